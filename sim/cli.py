@@ -1,0 +1,236 @@
+"""The ``mesaverse`` command line (Typer).
+
+Each command is a thin shell: it parses flags and calls the module that does the work,
+imported lazily so that ``mesaverse validate`` does not pay for torch or Ray. A
+:class:`~sim.errors.UserError` anywhere becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.errors import UserError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="mesaverse: a distributed multi-agent metaverse simulation.",
+)
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: llm, sim, dashboard, eval.")
+app.add_typer(bench_app, name="bench")
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="Scenario YAML file.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config field: key.path=value (repeatable).")
+]
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    ticks: Annotated[int | None, typer.Option(help="Number of ticks (overrides run.ticks).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed (overrides run.seed).")] = None,
+    set_: SetOpt = None,
+    out: Annotated[Path, typer.Option(help="Folder that receives the run folder.")] = Path("runs"),
+    replicas: Annotated[int | None, typer.Option(help="LLM replicas (default: one per GPU, else 1).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="smollm2-135m, a Hugging Face id or a local path.")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
+    ] = None,
+) -> None:
+    """Run a scenario; prints the run folder on the last line of stdout."""
+    from sim.runner import run_command
+
+    run_command(
+        config,
+        ticks=ticks,
+        seed=seed,
+        overrides=set_ or [],
+        out=out,
+        replicas=replicas,
+        device=device,
+        model=model,
+        ray_address=ray_address,
+    )
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (runs/<run_id>).")],
+    ticks: Annotated[int | None, typer.Option(help="Total ticks to reach (default: the run's own).")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
+    ] = None,
+) -> None:
+    """Continue a killed or interrupted run from its last checkpoint."""
+    from sim.runner import resume_command
+
+    resume_command(run_dir, ticks=ticks, ray_address=ray_address)
+
+
+@app.command()
+def validate(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    dump: Annotated[bool, typer.Option(help="Print the resolved config as YAML.")] = False,
+) -> None:
+    """Validate a scenario file; exit 0, or 2 with one line naming the file and field."""
+    from sim.config import validate_command
+
+    validate_command(config, overrides=set_ or [], dump=dump)
+
+
+@app.command()
+def moderate(
+    file: Annotated[Path, typer.Argument(help="JSON lines: {text, sender, target}.")],
+    config: Annotated[Path, typer.Option(help="Scenario whose moderation policy applies.")] = Path(
+        "configs/moderation.yaml"
+    ),
+) -> None:
+    """Apply a scenario's moderation policy offline: one verdict JSON line per message."""
+    from sim.offline_moderation import moderate_command
+
+    moderate_command(file, config=config)
+
+
+@app.command()
+def dashboard(
+    runs: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind (default loopback only).")] = "127.0.0.1",
+) -> None:
+    """Serve the live dashboard (Streamlit)."""
+    from dashboard.launch import dashboard_command
+
+    dashboard_command(runs=runs, port=port, host=host)
+
+
+@app.command(name="eval")
+def eval_(
+    sweep: Annotated[Path, typer.Argument(help="Sweep YAML file (configs/eval/).")],
+    out: Annotated[Path | None, typer.Option(help="Evaluation folder (re-use it to resume).")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
+    ] = None,
+) -> None:
+    """Run a sweep (scenarios x settings x seeds) and write results.parquet and a report."""
+    from sim.evaluation.runner import eval_command
+
+    eval_command(sweep, out=out, ray_address=ray_address)
+
+
+@app.command(name="prepare-model")
+def prepare_model(
+    model: Annotated[str, typer.Option(help="Model spec to prepare.")] = "smollm2-135m",
+) -> None:
+    """Convert the embedded GGUF model once into the local safetensors cache."""
+    from sim.llm.models import prepare_command
+
+    prepare_command(model)
+
+
+@bench_app.command(name="llm")
+def bench_llm(
+    agents: Annotated[int, typer.Option(help="Avatars in the workload.")] = 64,
+    rounds: Annotated[int, typer.Option(help="Rounds (ticks).")] = 3,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Pool replicas.")] = None,
+    model: Annotated[str, typer.Option(help="Model spec.")] = "smollm2-135m",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    engine_only: Annotated[
+        bool, typer.Option(help="No Ray: time the engine alone (for machines without ray/mesa).")
+    ] = False,
+    random_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine-only on a model built from a config with random weights: smollm2-135m or llama-1.7b."
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Engine-only batch size.")] = 64,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
+    ] = None,
+) -> None:
+    """LLM serving: naive one-at-a-time versus the batched, prefix-caching pool."""
+    from sim.bench.llm import bench_llm_command
+
+    bench_llm_command(
+        agents=agents,
+        rounds=rounds,
+        json_path=json_path,
+        replicas=replicas,
+        model=model,
+        device=device,
+        engine_only=engine_only,
+        random_weights=random_weights,
+        batch=batch,
+        ray_address=ray_address,
+    )
+
+
+@bench_app.command(name="sim")
+def bench_sim(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    quick: Annotated[bool, typer.Option(help="Smaller sizes (a smoke run).")] = False,
+) -> None:
+    """Simulation: rule-only steps/s against Mesa, LLM decisions/s, tick time as LLM avatars double."""
+    from sim.bench.sim import bench_sim_command
+
+    bench_sim_command(json_path=json_path, quick=quick)
+
+
+@bench_app.command(name="dashboard")
+def bench_dashboard(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    events: Annotated[int, typer.Option(help="Events in the synthetic store.")] = 1_000_000,
+) -> None:
+    """Dashboard: time a live refresh on a large event store."""
+    from dashboard.bench import bench_dashboard_command
+
+    bench_dashboard_command(json_path=json_path, events=events)
+
+
+@bench_app.command(name="eval")
+def bench_eval(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    runs: Annotated[int, typer.Option(help="Number of short runs.")] = 12,
+) -> None:
+    """Evaluation: runs sharing one pool in parallel versus one after another."""
+    from sim.evaluation.bench import bench_eval_command
+
+    bench_eval_command(json_path=json_path, runs=runs)
+
+
+def main() -> None:
+    """Console entry point: user mistakes exit 2 with one line, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors (unknown flag, bad value) from Typer's click: one line, exit 2.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if exc.exit_code else 2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The language-model protocol: two batched calls, ``generate`` and ``choose``.
+
+Following Concordia's two-method interface (``sample_text`` / ``sample_choice``), but
+batched: agents never talk to a model one request at a time. Everything that serves a
+model (the in-process :class:`~sim.llm.engine.Engine`, a Ray replica, the
+:class:`~sim.llm.pool.Pool`) implements :class:`LanguageModel`.
+
+Requests are frozen and validate themselves: a bad field raises ``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "MAX_OPTIONS",
+    "Choice",
+    "ChooseRequest",
+    "Completion",
+    "GenerateRequest",
+    "LanguageModel",
+    "Message",
+]
+
+MAX_OPTIONS = 26  # options are labelled A..Z
+_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message. The engine renders messages with the tokenizer's chat template."""
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in _ROLES:
+            raise ValueError(f"messages.role: must be one of {_ROLES}, got {self.role!r}")
+        if not isinstance(self.content, str):
+            raise ValueError("messages.content: must be a string")
+
+
+def _as_messages(messages: Sequence[Message | dict]) -> tuple[Message, ...]:
+    out = []
+    for m in messages:
+        out.append(m if isinstance(m, Message) else Message(role=m["role"], content=m["content"]))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Free text generation (used for speech only).
+
+    The reusable prefix is every message but the last: world rules and persona go in the
+    first messages, the changing situation in the last one, so the engine computes the
+    prefix's KV once and reuses it (within a batch and across ticks).
+    """
+
+    messages: tuple[Message, ...]
+    max_new_tokens: int = 64
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k filter
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    request_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", _as_messages(self.messages))
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if not self.messages:
+            raise ValueError("messages: at least one message is required")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens: must be a positive integer, got {self.max_new_tokens!r}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature: must be >= 0, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p!r}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k: must be >= 0, got {self.top_k!r}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty: must be > 0, got {self.repetition_penalty!r}")
+        if any(not s for s in self.stop):
+            raise ValueError("stop: stop strings must be non-empty")
+
+
+@dataclass(frozen=True)
+class ChooseRequest:
+    """Pick one of 2..26 options; answered with a probability per option from one forward pass."""
+
+    messages: tuple[Message, ...]
+    options: tuple[str, ...]
+    seed: int = 0
+    request_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", _as_messages(self.messages))
+        object.__setattr__(self, "options", tuple(self.options))
+        if not self.messages:
+            raise ValueError("messages: at least one message is required")
+        if not 2 <= len(self.options) <= MAX_OPTIONS:
+            raise ValueError(f"options: need 2 to {MAX_OPTIONS} options, got {len(self.options)}")
+        if any(not isinstance(o, str) or not o.strip() for o in self.options):
+            raise ValueError("options: every option must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The answer to a :class:`GenerateRequest`."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The answer to a :class:`ChooseRequest`: ``probs[i]`` is the probability of ``options[i]``."""
+
+    probs: tuple[float, ...]
+    index: int  # argmax of probs
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    request_id: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What agents and the world may call. Implemented by the engine, replicas' clients and the pool."""
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]: ...
+
+    def choose(self, requests: Sequence[ChooseRequest]) -> list[Choice]: ...
