@@ -1,0 +1,375 @@
+"""The event store: one SQLite file per run, written by the sim, read by the dashboard and evaluation.
+
+The sim driver is the single writer. Each tick is written in ONE transaction (:meth:`EventStore.write_tick`),
+so a reader, or a run resumed after a crash, never sees half a tick. The file is in WAL mode: readers open
+it read-only (:func:`connect_readonly`) and see every committed tick while the writer keeps going, and the
+writer never waits for them.
+
+The schema is documented, table by table, in ``docs/event_store.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sim.errors import UserError
+
+__all__ = ["RUN_STATUSES", "SCHEMA_VERSION", "EventStore", "connect_readonly", "encode_json"]
+
+#: Bump when a table or column changes; :meth:`EventStore.open` refuses other versions.
+SCHEMA_VERSION = 1
+
+RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+
+_SCHEMA = """
+CREATE TABLE schema_version(version INTEGER NOT NULL);
+CREATE TABLE runs(
+    run_id TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    seed INTEGER,
+    config_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    last_tick INTEGER
+);
+CREATE TABLE agents(
+    agent_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    persona_json TEXT NOT NULL
+);
+CREATE TABLE events(
+    id INTEGER PRIMARY KEY,
+    tick INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    actor INTEGER,
+    target INTEGER,
+    place TEXT,
+    text TEXT,
+    data_json TEXT NOT NULL
+);
+-- ids grow with ticks, so "what is new since id N" is a rowid range scan. These serve the rest:
+-- replay and truncation by tick, panels by kind (the dialogue feed, the moderation log), the inspector by avatar.
+CREATE INDEX events_by_tick ON events(tick);
+CREATE INDEX events_by_kind ON events(kind, id);
+CREATE INDEX events_by_actor ON events(actor, id);
+CREATE INDEX events_by_target ON events(target, id);
+CREATE TABLE metrics(
+    tick INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY(name, tick)
+) WITHOUT ROWID;
+CREATE INDEX metrics_by_tick ON metrics(tick);
+CREATE TABLE agent_state(
+    tick INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    place TEXT,
+    x REAL,
+    y REAL,
+    coins REAL,
+    data_json TEXT NOT NULL,
+    PRIMARY KEY(agent_id, tick)
+) WITHOUT ROWID;
+CREATE INDEX agent_state_by_tick ON agent_state(tick, agent_id);
+CREATE TABLE ledger(
+    id INTEGER PRIMARY KEY,
+    tick INTEGER NOT NULL,
+    asset TEXT NOT NULL,
+    src TEXT,
+    dst TEXT,
+    qty REAL NOT NULL,
+    memo TEXT
+);
+CREATE INDEX ledger_by_tick ON ledger(tick);
+"""
+
+_TICK_TABLES = ("events", "metrics", "agent_state", "ledger")
+
+
+def _json_default(obj: Any) -> Any:
+    """Make the odd values that world/ and agents/ may put in ``data`` JSON-safe instead of failing a tick."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    return str(obj)
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON for the ``*_json`` columns (``None`` becomes ``{}``)."""
+    if value is None:
+        return "{}"
+    return json.dumps(value, separators=(",", ":"), default=_json_default, allow_nan=False)
+
+
+def _id(value: Any) -> int | None:
+    """An avatar id as a plain int (numpy ints cannot be bound by sqlite3)."""
+    return None if value is None else int(value)
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    f = float(value)
+    return None if math.isnan(f) else f
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _event_row(tick: int, event: Any) -> tuple[Any, ...]:
+    """One ``events`` row from a ``world.types.Event``, a mapping, or a tuple.
+
+    Tuples are ``(kind, actor, target, place, text, data)`` or the same with the tick first.
+    The row always gets the tick being written, whatever the event says, so that a tick is
+    exactly one transaction's rows (truncation on resume relies on it).
+    """
+    if isinstance(event, Mapping):
+        get = event.get
+        kind, actor, target = get("kind"), get("actor"), get("target")
+        place, text, data = get("place"), get("text"), get("data")
+    elif isinstance(event, Sequence) and not isinstance(event, str):
+        fields = tuple(event)
+        if len(fields) == 7:
+            fields = fields[1:]
+        if len(fields) != 6:
+            raise ValueError(f"event tuple needs 6 or 7 fields, got {len(fields)}: {event!r}")
+        kind, actor, target, place, text, data = fields
+    else:
+        kind, actor, target = event.kind, event.actor, event.target
+        place, text, data = event.place, event.text, event.data
+    if not kind:
+        raise ValueError(f"event without a kind: {event!r}")
+    return (tick, str(kind), _id(actor), _id(target), place, text, encode_json(data))
+
+
+def _state_row(tick: int, state: Any) -> tuple[Any, ...]:
+    """One ``agent_state`` row from ``(agent_id, place, x, y, coins, data)`` or a mapping with those keys."""
+    if isinstance(state, Mapping):
+        agent_id, place, x, y = state["agent_id"], state.get("place"), state.get("x"), state.get("y")
+        coins, data = state.get("coins"), state.get("data")
+    else:
+        agent_id, place, x, y, coins, data = state
+    return (tick, int(agent_id), place, _num(x), _num(y), _num(coins), encode_json(data))
+
+
+def _ledger_row(tick: int, entry: Any) -> tuple[Any, ...]:
+    """One ``ledger`` row from a mapping (as ``world.drain_ledger()`` gives) or ``(asset, src, dst, qty, memo)``."""
+    if isinstance(entry, Mapping):
+        asset, src, dst = entry["asset"], entry.get("src"), entry.get("dst")
+        qty, memo = entry["qty"], entry.get("memo")
+    else:
+        asset, src, dst, qty, memo = entry
+    # src/dst may be an avatar id, "treasury", "market"... stored as text so every kind of party fits.
+    return (
+        tick,
+        str(asset),
+        None if src is None else str(src),
+        None if dst is None else str(dst),
+        float(qty),
+        memo,
+    )
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection (``mode=ro`` URI) to a run's ``events.db``; raises ``UserError`` if unusable.
+
+    Read-only means a reader can never take the writer's lock or change a run by mistake. In WAL mode it
+    still sees every tick committed so far, and each query sees a consistent snapshot.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such event store")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise UserError(f"{path}: not a mesaverse event store ({exc})") from None
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise UserError(f"{path}: event store schema {version}, this mesaverse reads {SCHEMA_VERSION}")
+    return conn
+
+
+class EventStore:
+    """The writer side of a run's event store. Make one with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        row = conn.execute("SELECT run_id, last_tick FROM runs").fetchone()
+        self.run_id: str = row[0]
+        self._last_tick: int | None = row[1]
+
+    # -- opening ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a tick is exactly one transaction.
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL under WAL: a commit is durable against a crash of the process (what resume needs);
+        # only a power cut may lose the last ticks, and the file stays consistent either way.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    @classmethod
+    def create(
+        cls, path: str | Path, *, run_id: str, scenario: str, seed: int | None, config: Mapping[str, Any]
+    ) -> EventStore:
+        """Create a new store at ``path`` (its folder is made if needed) with the run's row, status running."""
+        path = Path(path)
+        if path.exists():
+            raise UserError(f"{path}: event store already exists (use resume to continue a run)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path)
+        # DDL is transactional in SQLite: the schema and the run row appear together or not at all.
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute(
+            "INSERT INTO runs(run_id, scenario, seed, config_json, status, started_at, finished_at, last_tick)"
+            " VALUES (?, ?, ?, ?, 'running', ?, NULL, NULL)",
+            (run_id, scenario, seed, encode_json(dict(config)), _now()),
+        )
+        conn.execute("COMMIT")
+        return cls(conn, path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> EventStore:
+        """Open an existing store for writing (resume); raises ``UserError`` if missing or not a store."""
+        path = Path(path)
+        connect_readonly(path).close()  # checks existence, format and schema version with one message
+        return cls(cls._connect(path), path)
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    @property
+    def last_tick(self) -> int | None:
+        """The last tick written (``None`` before the first)."""
+        return self._last_tick
+
+    def register_agents(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert or replace avatars: ``(agent_id, name, policy, persona: dict)``."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO agents(agent_id, name, policy, persona_json) VALUES (?, ?, ?, ?)",
+                ((int(a), str(n), str(p), encode_json(persona)) for a, n, p, persona in rows),
+            )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def write_tick(
+        self,
+        tick: int,
+        events: Iterable[Any],
+        metrics: Mapping[str, float],
+        agent_states: Iterable[Sequence[Any]],
+        ledger: Iterable[Any] = (),
+    ) -> None:
+        """Write one tick's events, metrics, avatar states and ledger entries in ONE transaction.
+
+        Either all of it is committed and ``runs.last_tick`` becomes ``tick``, or (on any error) none
+        of it is. Ticks must increase: writing a tick at or before ``last_tick`` raises ``ValueError``
+        (truncate first when resuming).
+        """
+        tick = int(tick)
+        if self._last_tick is not None and tick <= self._last_tick:
+            raise ValueError(
+                f"tick {tick} already written (last tick {self._last_tick}); truncate_after first"
+            )
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Generators: rows are built inside the transaction, so a bad row rolls back the whole tick.
+            conn.executemany(
+                "INSERT INTO events(tick, kind, actor, target, place, text, data_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_event_row(tick, e) for e in events),
+            )
+            conn.executemany(
+                "INSERT INTO metrics(tick, name, value) VALUES (?, ?, ?)",
+                ((tick, str(name), _num(value)) for name, value in metrics.items()),
+            )
+            conn.executemany(
+                "INSERT INTO agent_state(tick, agent_id, place, x, y, coins, data_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_state_row(tick, s) for s in agent_states),
+            )
+            conn.executemany(
+                "INSERT INTO ledger(tick, asset, src, dst, qty, memo) VALUES (?, ?, ?, ?, ?, ?)",
+                (_ledger_row(tick, entry) for entry in ledger),
+            )
+            conn.execute("UPDATE runs SET last_tick = ?", (tick,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._last_tick = tick
+
+    def truncate_after(self, tick: int) -> None:
+        """Delete every row of ticks after ``tick`` (events, metrics, agent_state, ledger); set last_tick.
+
+        Resume calls this with the checkpoint's tick, so ticks the crashed run wrote after its last
+        checkpoint are written again, once, by the resumed run.
+        """
+        tick = int(tick)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _TICK_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE tick > ?", (tick,))
+            # Nothing before tick 0 exists; otherwise the store now ends at ``tick`` (or earlier if it never got there).
+            if self._last_tick is None or tick < 0:
+                new_last = None
+            else:
+                new_last = min(self._last_tick, tick)
+            conn.execute("UPDATE runs SET last_tick = ?, finished_at = NULL", (new_last,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._last_tick = new_last
+
+    def set_status(self, status: str) -> None:
+        """Set ``runs.status``; a status other than running also stamps ``finished_at``."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        finished = None if status == "running" else _now()
+        self._conn.execute("UPDATE runs SET status = ?, finished_at = ?", (status, finished))
+
+    def close(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL into the main file)."""
+        self._conn.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Run a read query on the writer's connection (tests and tools; the dashboard reads read-only)."""
+        return iter(self._conn.execute(sql, params).fetchall())
