@@ -1,1 +1,20 @@
-"""mesaverse."""
+"""The world: the game master of mesaverse.
+
+Places and movement, the social graph, the economy and its auditable ledger, moderation
+and collaboration projects. Pure, deterministic Python: every random draw comes from the
+``random.Random`` handed to :class:`World`; nothing here imports ``agents``, ``sim``,
+``dashboard``, torch or Ray.
+"""
+
+from world.types import ACTION_KINDS, EVENT_KINDS, SYSTEM_ACCOUNTS, Action, Event, Observation
+from world.world import World
+
+__all__ = [
+    "ACTION_KINDS",
+    "EVENT_KINDS",
+    "SYSTEM_ACCOUNTS",
+    "Action",
+    "Event",
+    "Observation",
+    "World",
+]
