@@ -1,0 +1,617 @@
+"""Scenario schema: one YAML file, validated by frozen pydantic models (``extra="forbid"``).
+
+A scenario (Melting Pot's "substrate + population") has ten sections: ``name``,
+``description``, ``world``, ``population``, ``social``, ``economy``, ``moderation``,
+``projects``, ``llm`` and ``run``. Every field has a default where one makes sense, so a
+small scenario stays small. docs/config.md documents every field with an example.
+
+Errors are one line, ``path: field.path: message`` (a :class:`~sim.errors.UserError`),
+for YAML syntax, unknown fields, wrong types, out-of-range values, references to unknown
+places, items, recipes or roles, and bad ``--set key.path=value`` overrides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from sim.errors import UserError
+
+__all__ = [
+    "POLICIES",
+    "VIOLATOR_POLICIES",
+    "DistributionConfig",
+    "EconomyConfig",
+    "GeneratorConfig",
+    "ItemConfig",
+    "LLMConfig",
+    "MarketConfig",
+    "ModerationConfig",
+    "NeedsConfig",
+    "PersonaTemplates",
+    "PlaceConfig",
+    "PopulationConfig",
+    "ProjectTemplate",
+    "ProjectsConfig",
+    "RecipeConfig",
+    "RoleConfig",
+    "RuleConfig",
+    "RunConfig",
+    "SanctionsConfig",
+    "ScenarioConfig",
+    "SocialConfig",
+    "WorldConfig",
+    "apply_overrides",
+    "dump_yaml",
+    "load_scenario",
+    "role_counts",
+    "validate_command",
+]
+
+#: Avatar policies a role may use (implemented in agents/).
+POLICIES = (
+    "llm",
+    "random_give",
+    "trader",
+    "gatherer_crafter",
+    "collaborator",
+    "spammer",
+    "scammer",
+    "harasser",
+)
+#: Scripted violators: their avatars are moderation's ground truth unless a role says otherwise.
+VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
+
+
+# -- value checks with one-line messages --------------------------------------------------
+
+
+def _between(lo: float, hi: float) -> Callable[[float], float]:
+    def check(v: float) -> float:
+        if not lo <= v <= hi:
+            raise ValueError(f"must be between {lo:g} and {hi:g}")
+        return v
+
+    return check
+
+
+def _at_least(lo: float) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if v < lo:
+            raise ValueError(f"must be at least {lo:g}")
+        return v
+
+    return check
+
+
+Unit = Annotated[float, AfterValidator(_between(0, 1))]
+Signed = Annotated[float, AfterValidator(_between(-1, 1))]
+PosInt = Annotated[int, AfterValidator(_at_least(1))]
+NonNegInt = Annotated[int, AfterValidator(_at_least(0))]
+NonNegFloat = Annotated[float, AfterValidator(_at_least(0))]
+Name = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- world --------------------------------------------------------------------------------
+
+
+class PlaceConfig(_Model):
+    """A named place on the grid and what it offers (market, farm, mine, forest, workshop...)."""
+
+    x: NonNegInt = 0
+    y: NonNegInt = 0
+    offers: tuple[Name, ...] = ()
+    description: str = ""
+
+
+class NeedsConfig(_Model):
+    """Needs rise every tick (levels in [0, 1], higher is more urgent) and fall by acting."""
+
+    hunger_per_tick: Unit = 0.02
+    tiredness_per_tick: Unit = 0.01
+    loneliness_per_tick: Unit = 0.01
+    rest_relief: Unit = 0.3
+    talk_relief: Unit = 0.1
+    work_effort: Unit = 0.05  # tiredness added by gathering, crafting and project labour
+
+
+def _default_places() -> dict[str, PlaceConfig]:
+    return {"plaza": PlaceConfig(x=0, y=0, offers=("plaza", "market"))}
+
+
+class WorldConfig(_Model):
+    """The grid, its named places, movement speed, needs and what an avatar perceives."""
+
+    width: PosInt = 20
+    height: PosInt = 20
+    places: dict[Name, PlaceConfig] = Field(default_factory=_default_places)
+    start_place: str | None = None  # default: each role's home, else the first place
+    speed: PosInt = 5  # grid cells walked per tick (Chebyshev distance on a Moore grid)
+    needs: NeedsConfig = NeedsConfig()
+    nearby_limit: NonNegInt = 8  # avatars shown as "nearby" in an observation
+    inbox_size: NonNegInt = 5  # latest delivered messages kept per avatar
+
+
+# -- population ---------------------------------------------------------------------------
+
+
+class PersonaTemplates(_Model):
+    """Lists that avatars' personas are drawn from."""
+
+    names: tuple[Name, ...] = ("Ada", "Bruno", "Chen", "Dara", "Emil", "Fatou", "Goran", "Hana", "Ivo", "Jun")
+    occupations: tuple[Name, ...] = ("farmer", "miner", "woodcutter", "smith", "merchant", "teacher")
+    traits: tuple[Name, ...] = ("generous", "shrewd", "curious", "cautious", "friendly", "grumpy")
+    goals: tuple[Name, ...] = ("get rich", "make friends", "build something lasting", "eat well")
+    values: tuple[Name, ...] = ("fairness", "loyalty", "freedom", "honesty", "tradition")
+
+
+class RoleConfig(_Model):
+    """A kind of avatar: how many (``count``, or a ``share`` of the rest), its policy, its home."""
+
+    name: Name
+    share: Unit | None = None
+    count: NonNegInt | None = None
+    policy: Literal[POLICIES] = "random_give"  # type: ignore[valid-type]
+    home: str | None = None
+    violator: bool | None = None  # ground truth for moderation; default: policy is a violator's
+
+    @property
+    def is_violator(self) -> bool:
+        """Whether this role's avatars are scripted violators (moderation ground truth)."""
+        return self.policy in VIOLATOR_POLICIES if self.violator is None else self.violator
+
+
+class PopulationConfig(_Model):
+    """Who lives in the world. ``llm_share`` of the non-violator rule-policy avatars use the LLM policy."""
+
+    count: NonNegInt = 10
+    persona_templates: PersonaTemplates = PersonaTemplates()
+    roles: tuple[RoleConfig, ...] = (RoleConfig(name="villager", share=1.0),)
+    llm_share: Unit = 0.0
+
+
+# -- social -------------------------------------------------------------------------------
+
+
+class GeneratorConfig(_Model):
+    """The initial social graph. Parameters apply to the generator that uses them."""
+
+    kind: Literal["watts_strogatz", "barabasi_albert", "stochastic_block", "complete", "empty"] = "empty"
+    k: PosInt = 4  # watts_strogatz: neighbours in the ring
+    p: Unit = 0.1  # watts_strogatz: rewiring probability
+    m: PosInt = 2  # barabasi_albert: edges per new node
+    blocks: PosInt = 2  # stochastic_block: number of equal blocks
+    p_in: Unit = 0.3  # stochastic_block: edge probability inside a block
+    p_out: Unit = 0.02  # stochastic_block: edge probability across blocks
+
+
+class SocialConfig(_Model):
+    """Social graph: generator, initial tie strength, partner choice, metrics cadence."""
+
+    generator: GeneratorConfig = GeneratorConfig()
+    initial_affinity: Signed = 0.2
+    initial_trust: Signed = 0.2
+    explore: Unit = 0.2  # probability that partner choice picks a stranger over a friend
+    gifts_create_edges: bool = False  # gifts always strengthen an existing tie
+    metrics_every: PosInt = 1  # ticks between graph metric computations
+    metrics_max_nodes: NonNegInt = 5000  # above: clustering, modularity, assortativity are skipped
+
+
+# -- economy ------------------------------------------------------------------------------
+
+
+class ItemConfig(_Model):
+    """A tradeable item. ``food`` lowers hunger and ``energy`` tiredness per unit consumed."""
+
+    food: Unit = 0.0
+    energy: Unit = 0.0
+    base_price: NonNegInt = 1  # reference price until the market has cleared one
+
+
+class DistributionConfig(_Model):
+    """How an initial endowment is drawn per avatar (rounded down to whole units, at least 0)."""
+
+    kind: Literal["constant", "uniform", "normal", "exponential", "pareto"] = "constant"
+    value: NonNegFloat = 0.0  # constant value; mean of normal and exponential; scale of pareto
+    low: NonNegInt = 0  # uniform
+    high: NonNegInt = 0  # uniform (inclusive)
+    std: NonNegFloat = 1.0  # normal
+    alpha: Annotated[float, AfterValidator(_at_least(0.01))] = 1.16  # pareto shape
+
+
+def _constant_shorthand(v: Any) -> Any:
+    # ``coin: 10`` is short for ``coin: {kind: constant, value: 10}``.
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return {"kind": "constant", "value": v}
+    return v
+
+
+Endowment = Annotated[DistributionConfig, BeforeValidator(_constant_shorthand)]
+
+
+class RecipeConfig(_Model):
+    """Crafting: ``inputs`` are consumed, ``outputs`` made, at a place offering ``place``."""
+
+    inputs: dict[Name, PosInt]
+    outputs: dict[Name, PosInt]
+    place: str | None = None  # an offer kind (e.g. workshop) or a place name; None: anywhere
+
+
+class MarketConfig(_Model):
+    """How goods change hands: bilateral offers, a per-item order book, both or none."""
+
+    mechanism: Literal["order_book", "offers", "both", "none"] = "both"
+    offer_ttl: PosInt = 5  # default ticks before an offer expires
+    order_ttl: PosInt = 5  # default ticks before an unfilled order expires
+
+
+class EconomyConfig(_Model):
+    """Currency, items, endowments, gathering yields, recipes, market and tax."""
+
+    currency: Name = "coin"
+    items: dict[Name, ItemConfig] = Field(default_factory=dict)
+    endowment: dict[Name, Endowment] = Field(default_factory=dict)
+    gathering: dict[Name, dict[Name, PosInt]] = Field(default_factory=dict)  # offer kind -> item -> yield
+    recipes: dict[Name, RecipeConfig] = Field(default_factory=dict)
+    market: MarketConfig = MarketConfig()
+    tax_rate: Unit = 0.0
+    labour_value: NonNegInt = 1  # coins one labour tick is worth when splitting project rewards
+
+
+# -- moderation ---------------------------------------------------------------------------
+
+RULE_KINDS = (
+    "words",
+    "patterns",
+    "rate_limit",
+    "repeat",
+    "harassment",
+    "scam_price",
+    "scam_unowned",
+    "scam_dishonoured",
+    "reports",
+    "llm",
+)
+
+
+class RuleConfig(_Model):
+    """One moderation rule. Which parameters matter depends on ``kind`` (docs/config.md)."""
+
+    id: Name
+    kind: Literal[RULE_KINDS]  # type: ignore[valid-type]
+    words: tuple[Name, ...] = ()  # words; harassment: the hostile vocabulary
+    patterns: tuple[Name, ...] = ()  # patterns: regular expressions (case-insensitive)
+    max_messages: PosInt = 5  # rate_limit: messages allowed per window
+    window: PosInt = 10  # ticks looked back by rate_limit, repeat, harassment, reports
+    threshold: PosInt = 3  # repeat, harassment, reports, scam_dishonoured: count that triggers
+    price_factor: Annotated[float, AfterValidator(_at_least(1))] = 3.0  # scam_price
+    question: str = "Is this message abusive, spam or a scam? Answer yes or no."  # llm
+    probability: Unit = 0.5  # llm: flag when P(yes) is at least this
+    block: bool = True  # a flagged message or offer is not delivered
+    sanction: bool = True  # a flag moves the sender one step up the sanction ladder
+
+
+class SanctionsConfig(_Model):
+    """Escalation per avatar: the n-th sanctionable flag gets ``ladder[n]`` (the last repeats)."""
+
+    ladder: tuple[Literal["warn", "mute", "ban"], ...] = ("warn", "mute", "ban")
+    mute_ticks: PosInt = 5
+
+
+class ModerationConfig(_Model):
+    """The moderation policy: rules (each with an id) and escalating sanctions."""
+
+    enabled: bool = True
+    rules: tuple[RuleConfig, ...] = ()
+    sanctions: SanctionsConfig = SanctionsConfig()
+
+
+# -- projects, llm, run -------------------------------------------------------------------
+
+
+class ProjectTemplate(_Model):
+    """A collaboration: ``needs`` (currency, items, ``labour`` ticks) from ``min_contributors`` avatars."""
+
+    needs: dict[Name, PosInt]
+    min_contributors: PosInt = 2
+    deadline: PosInt = 20  # ticks from proposal
+    reward: NonNegInt = 0  # coins split by contribution on completion
+    reward_source: Literal["treasury", "sponsors"] = "treasury"  # sponsors: the proposer pledges it
+    place: str | None = None  # offer kind or place name where one proposes and contributes
+
+
+class ProjectsConfig(_Model):
+    """Project templates avatars may propose, and how many may run at once."""
+
+    templates: dict[Name, ProjectTemplate] = Field(default_factory=dict)
+    max_active: NonNegInt = 5
+
+
+class LLMConfig(_Model):
+    """The language model behind LLM avatars (and an optional moderation rule)."""
+
+    model: Name = "smollm2-135m"
+    replicas: PosInt | None = None  # None: one per GPU, else 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    temperature: NonNegFloat = 0.7
+    top_p: Annotated[float, AfterValidator(_between(0.01, 1))] = 0.95
+    top_k: NonNegInt = 50
+    repetition_penalty: Annotated[float, AfterValidator(_at_least(0.01))] = 1.1
+    max_new_tokens: PosInt = 48
+    max_batch_size: PosInt = 64
+    max_wait_ms: NonNegInt = 5
+    context_tokens: Annotated[int, AfterValidator(_at_least(64))] = 1024
+    conversation_turns: PosInt = 2
+
+
+class RunConfig(_Model):
+    """How long, with which seed, and how often to checkpoint (0: never)."""
+
+    ticks: NonNegInt = 100
+    seed: int = 0
+    checkpoint_every: NonNegInt = 10
+
+
+class ScenarioConfig(_Model):
+    """A whole scenario. ``world.World(cfg, rng)`` takes it as its spec."""
+
+    name: Name = "scenario"
+    description: str = ""
+    world: WorldConfig = WorldConfig()
+    population: PopulationConfig = PopulationConfig()
+    social: SocialConfig = SocialConfig()
+    economy: EconomyConfig = EconomyConfig()
+    moderation: ModerationConfig = ModerationConfig()
+    projects: ProjectsConfig = ProjectsConfig()
+    llm: LLMConfig = LLMConfig()
+    run: RunConfig = RunConfig()
+
+
+# -- cross-references ---------------------------------------------------------------------
+
+
+class _RefError(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _check_references(cfg: ScenarioConfig) -> None:
+    """Checks a field-by-field model cannot: names that must refer to something that exists."""
+    w, e = cfg.world, cfg.economy
+    places = w.places
+    if not places:
+        raise _RefError("world.places", "at least one place is required")
+    offer_kinds = {k for p in places.values() for k in p.offers}
+    for name, p in places.items():
+        if p.x >= w.width or p.y >= w.height:
+            raise _RefError(
+                f"world.places.{name}", f"({p.x}, {p.y}) is outside the {w.width}x{w.height} grid"
+            )
+    if w.start_place is not None and w.start_place not in places:
+        raise _RefError("world.start_place", f"unknown place {w.start_place!r}")
+    if e.currency in e.items:
+        raise _RefError(f"economy.items.{e.currency}", "an item cannot have the currency's name")
+    if "labour" in e.items or e.currency == "labour":
+        raise _RefError("economy.items.labour", "'labour' is reserved for project contributions")
+    assets = set(e.items) | {e.currency}
+    for key in e.endowment:
+        if key not in assets:
+            raise _RefError(f"economy.endowment.{key}", "unknown item")
+    for kind, yields in e.gathering.items():
+        if kind not in offer_kinds:
+            raise _RefError(f"economy.gathering.{kind}", "no place offers this")
+        for item in yields:
+            if item not in e.items:
+                raise _RefError(f"economy.gathering.{kind}.{item}", "unknown item")
+    for rname, r in e.recipes.items():
+        for part in ("inputs", "outputs"):
+            for item in getattr(r, part):
+                if item not in assets:
+                    raise _RefError(f"economy.recipes.{rname}.{part}.{item}", "unknown item")
+        if r.place is not None and r.place not in places and r.place not in offer_kinds:
+            raise _RefError(f"economy.recipes.{rname}.place", f"unknown place or offer {r.place!r}")
+    for tname, t in cfg.projects.templates.items():
+        for item in t.needs:
+            if item not in assets and item != "labour":
+                raise _RefError(f"projects.templates.{tname}.needs.{item}", "unknown item")
+        if t.place is not None and t.place not in places and t.place not in offer_kinds:
+            raise _RefError(f"projects.templates.{tname}.place", f"unknown place or offer {t.place!r}")
+    seen: set[str] = set()
+    for i, role in enumerate(cfg.population.roles):
+        if role.name in seen:
+            raise _RefError(f"population.roles.{i}.name", f"duplicate role {role.name!r}")
+        seen.add(role.name)
+        if role.home is not None and role.home not in places:
+            raise _RefError(f"population.roles.{i}.home", f"unknown place {role.home!r}")
+        if role.share is not None and role.count is not None:
+            raise _RefError(f"population.roles.{i}", "give either share or count, not both")
+    fixed = sum(r.count or 0 for r in cfg.population.roles)
+    if fixed > cfg.population.count:
+        raise _RefError("population.roles", f"role counts ({fixed}) exceed population.count")
+    ids: set[str] = set()
+    for i, rule in enumerate(cfg.moderation.rules):
+        if rule.id in ids:
+            raise _RefError(f"moderation.rules.{i}.id", f"duplicate rule id {rule.id!r}")
+        ids.add(rule.id)
+        if rule.kind in ("words", "harassment") and not rule.words:
+            raise _RefError(f"moderation.rules.{i}.words", f"a {rule.kind} rule needs words")
+        if rule.kind == "patterns":
+            if not rule.patterns:
+                raise _RefError(f"moderation.rules.{i}.patterns", "a patterns rule needs patterns")
+            for j, pat in enumerate(rule.patterns):
+                try:
+                    re.compile(pat)
+                except re.error as exc:
+                    raise _RefError(
+                        f"moderation.rules.{i}.patterns.{j}", f"bad regular expression: {exc}"
+                    ) from None
+
+
+def role_counts(population: PopulationConfig) -> dict[str, int]:
+    """Avatars per role: fixed ``count``s first, the rest split by ``share`` (largest remainder).
+
+    Roles with neither share nor count split what no share claims. Deterministic.
+    """
+    roles = population.roles
+    out = {r.name: (r.count or 0) for r in roles}
+    rest = population.count - sum(out.values())
+    shared = [r for r in roles if r.count is None]
+    if rest <= 0 or not shared:
+        return out
+    explicit = sum(r.share or 0.0 for r in shared)
+    unset = [r for r in shared if r.share is None]
+    leftover = max(0.0, 1.0 - explicit)
+    weights = {r.name: (r.share if r.share is not None else leftover / len(unset)) for r in shared}
+    total = sum(weights.values()) or 1.0
+    exact = {n: rest * w / total for n, w in weights.items()}
+    floors = {n: int(v) for n, v in exact.items()}
+    short = rest - sum(floors.values())
+    # Largest remainder, ties by role order: the split is exact and deterministic.
+    order = sorted(shared, key=lambda r: -(exact[r.name] - floors[r.name]))
+    for r in order[:short]:
+        floors[r.name] += 1
+    out.update(floors)
+    return out
+
+
+# -- loading ------------------------------------------------------------------------------
+
+_TYPE_MESSAGES = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "string_too_short": "must not be empty",
+}
+
+
+def _format_error(err: dict) -> tuple[str, str]:
+    """(field path, message) of one pydantic error, in words a config author reads."""
+    path = ".".join(str(p) for p in err["loc"]) or "(root)"
+    kind = err["type"]
+    if kind == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+    elif kind == "literal_error":
+        msg = "must be " + str(err["ctx"]["expected"])
+    elif kind in _TYPE_MESSAGES:
+        msg = _TYPE_MESSAGES[kind]
+        if kind not in ("missing", "extra_forbidden"):
+            msg += f" (got {err.get('input')!r})"
+    else:
+        msg = str(err["msg"])
+    return path, msg
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UserError(f"--set {item}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise UserError(f"--set {item}: value is not valid YAML") from None
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: Sequence[str]) -> tuple[dict, set[str]]:
+    """Apply ``key.path=value`` overrides to raw config data; returns (data, keys set).
+
+    Values are YAML scalars (``0.2``, ``5``, ``true``, ``[a, b]``); list elements are
+    addressed by index (``population.roles.0.count=3``).
+    """
+    keys: set[str] = set()
+    for item in overrides:
+        parts, value = _parse_override(item)
+        node: Any = data
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise UserError(f"--set {item}: {'.'.join(parts[: i + 1])}: no such list element")
+                idx = int(part)
+                if last:
+                    node[idx] = value
+                else:
+                    node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if not isinstance(node.get(part), dict | list):
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise UserError(f"--set {item}: {'.'.join(parts[:i])} is not a mapping")
+        keys.add(".".join(parts))
+    return data, keys
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioConfig:
+    """Read, override and validate a scenario. Raises :class:`UserError` with one line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: {where}YAML syntax error: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: (root): must be a mapping of sections")
+    data, keys = apply_overrides(data, overrides)
+    try:
+        cfg = ScenarioConfig.model_validate(data)
+    except ValidationError as exc:
+        field, msg = _format_error(exc.errors()[0])
+        if any(field == k or field.startswith(k + ".") for k in keys):
+            msg += " (set by --set)"
+        raise UserError(f"{path}: {field}: {msg}") from None
+    try:
+        _check_references(cfg)
+    except _RefError as exc:
+        raise UserError(f"{path}: {exc.path}: {exc}") from None
+    return cfg
+
+
+def dump_yaml(cfg: ScenarioConfig) -> str:
+    """The resolved config (every default filled in) as YAML that loads back to ``cfg``."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def validate_command(path: str | Path, overrides: Sequence[str] = (), dump: bool = False) -> None:
+    """``mesaverse validate``: print ``ok: <path>``, or the resolved YAML with ``--dump``."""
+    cfg = load_scenario(path, overrides)
+    if dump:
+        print(dump_yaml(cfg), end="")
+    else:
+        print(f"ok: {path}")
