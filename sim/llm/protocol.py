@@ -89,10 +89,15 @@ class GenerateRequest:
 
 @dataclass(frozen=True)
 class ChooseRequest:
-    """Pick one of 2..26 options; answered with a probability per option from one forward pass."""
+    """Pick one of 2..26 options; answered with a probability per option from one forward pass.
+
+    Each option is scored as the continuation of the assistant's reply ``answer_prefix``
+    (e.g. "I will"), so options should read as that sentence's end ("eat the bread").
+    """
 
     messages: tuple[Message, ...]
     options: tuple[str, ...]
+    answer_prefix: str = ""
     seed: int = 0
     request_id: str = ""
 

@@ -1,0 +1,269 @@
+"""Batched forward and decode loop: rows with different cached prefixes, one batch.
+
+Every row is ``[cached past KV][new token ids]``. Pasts and new ids have different lengths,
+so both are left-padded into one rectangle::
+
+    row 0:  [pad pad P P P P][pad N N]     P = cached prefix (KV only), N = new tokens
+    row 1:  [P P P P P P P P][N N N N]
+
+Padding holes sit in the middle, so we pass our own 4D additive attention mask and explicit
+``position_ids`` (a row's positions count only its real tokens; RoPE is already baked into
+the cached keys at those positions). A pad query attends to itself only: a query with no
+allowed key would turn its softmax into NaN, and NaN in a pad's value vector would leak
+into real rows through 0 * NaN.
+
+A row may also carry *branches* (``choose``'s options): token runs that all continue the
+row's own tokens but do not see each other, so every option of a request is scored in the
+same forward pass (a tree mask; each branch's positions restart after the trunk).
+
+The decode loop then feeds one token per row and drops rows as they finish, so a batch
+never pays for its longest member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+__all__ = ["DecodeParams", "Row", "branch_logprobs", "decode_batch", "forward_rows", "row_kv"]
+
+KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer (keys, values), each (1, H, L, D)
+
+
+@dataclass
+class Row:
+    """One sequence of a batch: an optional cached past and the tokens to run now."""
+
+    past: KV | None
+    past_len: int
+    ids: list[int]
+    branches: tuple[list[int], ...] = ()
+
+    @property
+    def width(self) -> int:
+        return len(self.ids) + sum(len(b) for b in self.branches)
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Per-row sampling parameters (a subset of GenerateRequest, kept torch-side)."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    repetition_penalty: float
+    stop: tuple[str, ...]
+    seed: int
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # 0 where attention is allowed, the dtype's minimum elsewhere (HF's convention for 4D masks).
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    return torch.where(allowed, zero, torch.finfo(dtype).min)
+
+
+def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False):
+    """Run every row's new tokens (and branches) over its past in one forward pass.
+
+    Returns ``(out, cache, valid (B, P+S) bool, next_pos (B,))`` where ``out`` is the last
+    position's logits (B, V) in float32, or with ``hidden=True`` the final hidden states
+    (B, S, H) of every new position (branch scoring picks the positions it needs).
+    """
+    device, dtype = model.device, model.dtype
+    B = len(rows)
+    P = max(r.past_len for r in rows)
+    S = max(r.width for r in rows)
+    ids = torch.full((B, S), pad_id, dtype=torch.long)
+    pos = torch.zeros((B, S), dtype=torch.long)
+    branch = torch.full((B, S), -1, dtype=torch.long)  # -1: trunk; j: option j's tokens
+    valid = torch.zeros((B, P + S), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        start, s = S - r.width, len(r.ids)
+        ids[i, start : start + s] = torch.tensor(r.ids, dtype=torch.long)
+        pos[i, start : start + s] = torch.arange(r.past_len, r.past_len + s)
+        at = start + s
+        for j, b in enumerate(r.branches):
+            ids[i, at : at + len(b)] = torch.tensor(b, dtype=torch.long)
+            pos[i, at : at + len(b)] = torch.arange(r.past_len + s, r.past_len + s + len(b))
+            branch[i, at : at + len(b)] = j
+            at += len(b)
+        valid[i, P - r.past_len : P] = True
+        valid[i, P + start :] = True
+
+    cache = DynamicCache(config=model.config)
+    if P > 0:
+        layers = []
+        n_layers = len(next(r.past for r in rows if r.past is not None))
+        for layer in range(n_layers):
+            ks, vs = [], []
+            for r in rows:
+                if r.past is None:  # no cached prefix: an all-pad past (masked out)
+                    k0, v0 = next(x.past for x in rows if x.past is not None)[layer]
+                    k = k0.new_zeros(1, k0.shape[1], P, k0.shape[3])
+                    v = v0.new_zeros(1, v0.shape[1], P, v0.shape[3])
+                else:
+                    k, v = r.past[layer]
+                    if r.past_len < P:  # left-pad the past so every row's past ends at P
+                        k = torch.nn.functional.pad(k, (0, 0, P - r.past_len, 0))
+                        v = torch.nn.functional.pad(v, (0, 0, P - r.past_len, 0))
+                ks.append(k)
+                vs.append(v)
+            layers.append((torch.cat(ks).to(device), torch.cat(vs).to(device)))
+        cache = DynamicCache(ddp_cache_data=layers, config=model.config)
+
+    # Query q (absolute index P+q) may see key k if k is real and k <= P+q; a pad query sees itself.
+    q_abs = torch.arange(P, P + S)[:, None]
+    k_idx = torch.arange(P + S)[None, :]
+    causal = k_idx <= q_abs  # (S, P+S)
+    allowed = causal[None] & valid[:, None, :]
+    if any(r.branches for r in rows):  # a branch token sees the trunk and its own branch only
+        kb = torch.cat([torch.full((B, P), -1, dtype=torch.long), branch], dim=1)[:, None, :]
+        allowed &= (kb == -1) | (kb == branch[:, :, None])
+    allowed |= (k_idx == q_abs)[None] & ~valid[:, P:, None]
+    mask = _additive(allowed[:, None].to(device), dtype)
+
+    args = dict(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device),
+                past_key_values=cache, use_cache=True)  # fmt: skip
+    next_pos = torch.tensor([r.past_len + len(r.ids) for r in rows], dtype=torch.long)
+    if hidden:
+        out = model.base_model(**args)
+        return out.last_hidden_state, out.past_key_values, valid, next_pos
+    # Only the last position's logits: the vocab projection over every position is costly.
+    out = model(**args, logits_to_keep=1)
+    return out.logits[:, -1].float(), out.past_key_values, valid, next_pos
+
+
+def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]]:
+    """Sum of log-probabilities of each row's branches given its past and trunk, one forward pass."""
+    hidden, _, _, _ = forward_rows(model, rows, pad_id, hidden=True)
+    S = hidden.shape[1]
+    where_b, where_s, targets, owner = [], [], [], []
+    for i, r in enumerate(rows):
+        start = S - r.width
+        trunk_end = start + len(r.ids) - 1  # predicts each branch's first token
+        at = start + len(r.ids)
+        for j, b in enumerate(r.branches):
+            for t, tok in enumerate(b):
+                where_b.append(i)
+                where_s.append(trunk_end if t == 0 else at + t - 1)
+                targets.append(tok)
+                owner.append((i, j))
+            at += len(b)
+    head = model.get_output_embeddings()
+    scores = [[0.0] * len(r.branches) for r in rows]
+    wb, ws, tg = torch.tensor(where_b), torch.tensor(where_s), torch.tensor(targets)
+    for c in range(0, len(targets), 512):  # chunks: (512, vocab) float32 logits at most
+        h = hidden[wb[c : c + 512].to(hidden.device), ws[c : c + 512].to(hidden.device)]
+        lp = torch.log_softmax(head(h).float(), dim=-1)
+        picked = lp.gather(1, tg[c : c + 512, None].to(lp.device))[:, 0].cpu().tolist()
+        for (i, j), v in zip(owner[c : c + 512], picked, strict=True):
+            scores[i][j] += v
+    return scores
+
+
+def row_kv(cache, valid: torch.Tensor, i: int) -> KV:
+    """The unpadded KV of row ``i`` (a copy, safe to keep in the prefix cache)."""
+    keep = valid[i].to(cache.layers[0].keys.device)
+    return tuple(
+        (layer.keys[i : i + 1, :, keep].contiguous(), layer.values[i : i + 1, :, keep].contiguous())
+        for layer in cache.layers
+    )
+
+
+def _sample(logits: torch.Tensor, p: DecodeParams, seen: torch.Tensor, gen: torch.Generator) -> int:
+    """One token from one row's logits (float32, on CPU)."""
+    if p.repetition_penalty != 1.0 and seen.any():  # CTRL-style penalty, as transformers does
+        s = logits[seen]
+        logits[seen] = torch.where(s > 0, s / p.repetition_penalty, s * p.repetition_penalty)
+    if p.temperature == 0:
+        return int(torch.argmax(logits))
+    logits = logits / p.temperature
+    if p.top_k > 0 and p.top_k < logits.numel():
+        kth = torch.topk(logits, p.top_k).values[-1]
+        logits[logits < kth] = float("-inf")
+    probs = torch.softmax(logits, dim=-1)
+    if p.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        drop = torch.cumsum(sorted_p, 0) - sorted_p > p.top_p  # keep the smallest set reaching top_p
+        sorted_p[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_p)
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def decode_batch(
+    model,
+    tokenizer,
+    rows: Sequence[Row],
+    params: Sequence[DecodeParams],
+    eos_ids: set[int],
+    pad_id: int,
+) -> list[tuple[list[int], str, str]]:
+    """Generate for every row; returns ``(token_ids, text, finish_reason)`` per row."""
+    logits, cache, valid, pos = forward_rows(model, rows, pad_id)
+    B, V = logits.shape
+    device, dtype = model.device, model.dtype
+    gens = [torch.Generator().manual_seed(p.seed & 0x7FFF_FFFF_FFFF_FFFF) for p in params]
+    # Repetition penalty looks at prompt and generated tokens, as transformers does.
+    seen = torch.zeros((B, V), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        if params[i].repetition_penalty != 1.0:
+            seen[i, torch.tensor(r.ids, dtype=torch.long)] = True
+    out_ids: list[list[int]] = [[] for _ in range(B)]
+    texts = [""] * B
+    finish = ["length"] * B
+    active = list(range(B))  # original row index of each live batch position
+    logits = logits.cpu()
+
+    while True:
+        next_tokens, keep = [], []
+        for b, i in enumerate(active):
+            tok = _sample(logits[b].clone(), params[i], seen[i], gens[i])
+            done = tok in eos_ids
+            if not done:
+                out_ids[i].append(tok)
+                seen[i, tok] = True
+                if params[i].stop:
+                    text = tokenizer.decode(out_ids[i], skip_special_tokens=True)
+                    cut = min((text.find(s) for s in params[i].stop if s in text), default=-1)
+                    if cut >= 0:
+                        texts[i], done = text[:cut], True
+            if done:
+                finish[i] = "stop"
+            elif len(out_ids[i]) >= params[i].max_new_tokens:
+                pass  # finish stays "length"
+            else:
+                keep.append(b)
+                next_tokens.append(tok)
+                continue
+        if not keep:
+            break
+        if len(keep) < len(active):  # drop finished rows from the KV cache and the masks
+            idx = torch.tensor(keep, dtype=torch.long)
+            cache.batch_select_indices(idx.to(device))
+            valid, pos = valid[idx], pos[idx]
+            active = [active[b] for b in keep]
+        valid = torch.cat([valid, torch.ones((len(active), 1), dtype=torch.bool)], dim=1)
+        out = model(
+            input_ids=torch.tensor(next_tokens, dtype=torch.long)[:, None].to(device),
+            attention_mask=_additive(valid[:, None, None, :].to(device), dtype),
+            position_ids=pos[:, None].to(device),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache = out.past_key_values
+        pos = pos + 1
+        logits = out.logits[:, -1].float().cpu()
+
+    results = []
+    for i in range(B):
+        text = (
+            texts[i]
+            if finish[i] == "stop" and texts[i]
+            else tokenizer.decode(out_ids[i], skip_special_tokens=True)
+        )
+        results.append((out_ids[i], text, finish[i]))
+    return results
