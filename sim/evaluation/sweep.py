@@ -77,11 +77,11 @@ class NamedSetting(_Frozen):
 
 
 class LLMSettings(_Frozen):
-    """The one pool every run of the sweep shares."""
+    """The one pool every run of the sweep shares (unset: the first scenario's ``llm`` section)."""
 
     replicas: int | None = Field(default=None, ge=1)
-    model: str = "smollm2-135m"
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda)$")
+    model: str | None = None
+    device: str | None = Field(default=None, pattern=r"^(auto|cpu|cuda)$")
 
 
 class Sweep(_Frozen):

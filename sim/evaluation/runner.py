@@ -1,0 +1,315 @@
+"""``mesaverse eval SWEEP``: every (scenario, setting, seed) as its own simulation, in parallel, resumable.
+
+Each run is a Ray task that receives the one LLM pool of the evaluation (the pool is picklable: it
+carries actor handles), so the requests of concurrent runs meet in the same replicas and are batched
+together. A task runs the simulation, then the survey and the model-judged metrics, then summarises
+the run's event store, and writes its result record (``result.json``) itself, atomically.
+
+The evaluation folder::
+
+    OUT/sweep.yaml                 a copy of the sweep, for the record
+    OUT/runs/<key>/started         written when a run starts
+    OUT/runs/<key>/result.json     status (finished|failed), error, wall time, every summary metric
+    OUT/runs/<key>/...             the run itself (events.db, config.yaml, checkpoints/)
+    OUT/results.parquet, OUT/report.md, OUT/report.html, OUT/plots/
+
+Resuming is re-running with the same folder: a run whose ``result.json`` says finished is skipped;
+any other run folder (killed midway, or failed) is removed and the run done again from the start.
+A run's key encodes its scenario, overrides, seed and ticks, so a changed sweep never reuses a stale
+run. A failed run is recorded with its error (one line) and never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sim.errors import UserError
+from sim.evaluation.metrics import load_log, summarize
+from sim.evaluation.report import results_frame, write_report, write_results
+from sim.evaluation.sweep import RunSpec, Sweep, expand, load_sweep
+from sim.llm.protocol import LanguageModel
+
+__all__ = [
+    "SimulateFn",
+    "eval_command",
+    "execute_run",
+    "read_result",
+    "run_sweep",
+    "simulate_scenario",
+]
+
+#: Runs one simulation of ``spec`` inside ``run_dir`` with the shared model; returns its ``events.db``.
+SimulateFn = Callable[[RunSpec, Path, LanguageModel | None], Path]
+
+RESULT, STARTED = "result.json", "started"
+
+
+def simulate_scenario(spec: RunSpec, run_dir: Path, lm: LanguageModel | None) -> Path:
+    """The real path: load the scenario with the run's overrides and run it with the shared pool."""
+    from sim.config import load_scenario
+    from sim.runner import run_scenario
+
+    config = load_scenario(spec.scenario, list(spec.overrides))
+    return Path(run_scenario(config, run_dir, llm=lm, seed=spec.seed, ticks=spec.ticks)) / "events.db"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write (temp file, then rename): a killed run never leaves a half-written result."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    """A run's result record, or None if it never finished writing one."""
+    try:
+        return json.loads((run_dir / RESULT).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return text if type(exc).__name__ == "UserError" else f"{type(exc).__name__}: {text}"
+
+
+def execute_run(
+    spec: RunSpec,
+    run_dir: Path,
+    lm: LanguageModel | None,
+    sweep: Sweep,
+    simulate: SimulateFn = simulate_scenario,
+) -> dict[str, Any]:
+    """Run one simulation, its survey and its metrics; write and return its result record.
+
+    Never raises for a failure of the run: the error becomes the record (status ``failed``), with the
+    traceback beside it in ``error.txt``, so one bad run never stops an evaluation.
+    """
+    from sim.evaluation import judge
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STARTED).write_text(str(os.getpid()))
+    start = time.monotonic()
+    record: dict[str, Any] = {"spec": spec.to_json()}
+    try:
+        db = Path(simulate(spec, run_dir, lm))
+        if sweep.survey and lm is not None:
+            judge.run_survey(db, sweep.survey, lm, spec.seed)
+        log = load_log(db)
+        metrics = summarize(log)
+        if "dialogue.persona_consistency" in sweep.metrics and lm is not None:
+            metrics["dialogue.persona_consistency"] = judge.persona_consistency(
+                log, lm, samples=sweep.persona_samples, run_seed=spec.seed
+            )
+        record.update(status="finished", error="", metrics=metrics)
+    except Exception as exc:  # a failed run is a result, not a crash of the evaluation
+        record.update(status="failed", error=_one_line(exc), metrics={})
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+    record["wall_s"] = time.monotonic() - start
+    _write_json(run_dir / RESULT, record)
+    return record
+
+
+class _Progress:
+    """A progress bar over runs on stderr: done, running, failed, and the time left."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("eval"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+        )
+        self._task = self._bar.add_task("eval", total=total, completed=done, counts="")
+        self._bar.start()
+
+    def update(self, done: int, running: int, failed: int) -> None:
+        counts = f"done {done} · running {running} · failed {failed}"
+        self._bar.update(self._task, completed=done, counts=counts)
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+def _prepare(specs: Sequence[RunSpec], runs_dir: Path) -> tuple[list[RunSpec], int]:
+    """Runs still to do (unfinished folders cleared), and how many earlier runs already finished."""
+    todo, finished = [], 0
+    for spec in specs:
+        run_dir = runs_dir / spec.key
+        result = read_result(run_dir)
+        if result is not None and result.get("status") == "finished":
+            finished += 1
+            continue
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a killed or failed run starts again from scratch
+        todo.append(spec)
+    return todo, finished
+
+
+def _dispatch_inline(
+    todo: Sequence[RunSpec],
+    runs_dir: Path,
+    lm: LanguageModel | None,
+    sweep: Sweep,
+    simulate: SimulateFn,
+    tick: Callable[[dict | None, int], None],
+) -> None:
+    for spec in todo:
+        tick(None, 1)
+        tick(execute_run(spec, runs_dir / spec.key, lm, sweep, simulate), 0)
+
+
+def _dispatch_ray(
+    todo: Sequence[RunSpec],
+    runs_dir: Path,
+    lm: LanguageModel | None,
+    sweep: Sweep,
+    simulate: SimulateFn,
+    tick: Callable[[dict | None, int], None],
+) -> None:
+    """Ray tasks, at most ``sweep.parallel`` in flight; a task that dies is recorded as failed."""
+    import ray
+
+    # max_retries=0: a run that crashed its worker is a result to report, not to repeat silently.
+    task = ray.remote(num_cpus=sweep.task_cpus, max_retries=0)(execute_run)
+    queue = list(todo)
+    inflight: dict[Any, RunSpec] = {}
+    while queue or inflight:
+        while queue and len(inflight) < sweep.parallel:
+            spec = queue.pop(0)
+            inflight[task.remote(spec, runs_dir / spec.key, lm, sweep, simulate)] = spec
+        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+        for ref in ready:
+            spec = inflight.pop(ref)
+            try:
+                record = ray.get(ref)
+            except Exception as exc:  # the worker died (killed, out of memory): record it ourselves
+                record = {"spec": spec.to_json(), "status": "failed", "error": _one_line(exc), "metrics": {}}
+                (runs_dir / spec.key).mkdir(parents=True, exist_ok=True)
+                _write_json(runs_dir / spec.key / RESULT, record)
+            tick(record, 0)
+        running = sum((runs_dir / s.key / STARTED).exists() for s in inflight.values())
+        tick(None, running)
+
+
+def run_sweep(
+    sweep_path: str | Path,
+    out: str | Path,
+    *,
+    lm: LanguageModel | None = None,
+    simulate: SimulateFn = simulate_scenario,
+    backend: str = "ray",
+    progress: bool = True,
+    telemetry: Callable[[], dict] | None = None,
+) -> Any:
+    """Run (or resume) a sweep into ``out``; write results.parquet and the reports; return the frame.
+
+    ``backend`` is ``"ray"`` (each run a Ray task; Ray must be initialised) or ``"inline"`` (one
+    after another in this process: for tests and for machines without Ray).
+    """
+    sweep_path, out = Path(sweep_path), Path(out)
+    sweep = load_sweep(sweep_path)
+    specs = expand(sweep, sweep_path)
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sweep_path, out / "sweep.yaml")
+    todo, finished_before = _prepare(specs, runs_dir)
+
+    started = time.monotonic()
+    bar = _Progress(len(specs), finished_before, progress)
+    counts = {"done": finished_before, "failed": 0, "running": 0}
+
+    def tick(record: dict | None, running: int) -> None:
+        if record is not None:
+            counts["done"] += 1
+            counts["failed"] += record.get("status") == "failed"
+        counts["running"] = running
+        bar.update(counts["done"], counts["running"], counts["failed"])
+
+    try:
+        dispatch = {"ray": _dispatch_ray, "inline": _dispatch_inline}[backend]
+        dispatch(todo, runs_dir, lm, sweep, simulate, tick)
+    finally:
+        bar.close()
+
+    records = [read_result(runs_dir / s.key) or {"spec": s.to_json(), "status": "missing"} for s in specs]
+    frame = results_frame(records)
+    write_results(frame, out / "results.parquet")
+    write_report(
+        frame,
+        sweep,
+        out,
+        telemetry=telemetry() if telemetry else None,
+        wall_s=time.monotonic() - started,
+    )
+    return frame
+
+
+def _init_ray(ray_address: str | None, sweep: Sweep) -> None:
+    """Attach to a cluster, or start a local one whose CPU count leaves room for the runs' tasks.
+
+    Run tasks mostly wait on the pool, which does the heavy work, so they are given a fraction of a
+    CPU each (``task_cpus``); the local cluster counts those on top of the machine's cores so that a
+    replica holding every core still leaves room for ``parallel`` runs.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    if ray_address:
+        ray.init(address=ray_address, log_to_driver=False)
+        return
+    cores = os.cpu_count() or 1
+    ray.init(num_cpus=cores + math.ceil(sweep.parallel * sweep.task_cpus), log_to_driver=False)
+
+
+def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None = None) -> None:
+    """CLI: run a sweep with one shared pool; prints the report path on the last line of stdout."""
+    import ray
+
+    from sim.llm.pool import Pool
+
+    parsed = load_sweep(sweep)
+    out = out or Path("evals") / parsed.name
+    _init_ray(ray_address, parsed)
+    first = _scenario_llm(parsed, sweep)
+    pool = Pool.start(
+        replicas=parsed.llm.replicas or first.get("replicas"),
+        model=parsed.llm.model or first.get("model", "smollm2-135m"),
+        device=parsed.llm.device or first.get("device", "auto"),
+    )
+    try:
+        frame = run_sweep(sweep, out, lm=pool, backend="ray", telemetry=pool.telemetry)
+    finally:
+        pool.shutdown()
+        ray.shutdown()
+    failed = int((frame["status"] != "finished").sum())
+    print(f"{len(frame) - failed} runs finished, {failed} failed; results in {out / 'results.parquet'}")
+    print(out / "report.html")
+
+
+def _scenario_llm(sweep: Sweep, sweep_path: Path) -> dict[str, Any]:
+    """The first scenario's ``llm`` section: the pool's defaults when the sweep does not say."""
+    from sim.config import load_scenario
+
+    specs = expand(sweep, sweep_path)
+    try:
+        cfg = load_scenario(specs[0].scenario, list(specs[0].overrides))
+    except UserError:
+        return {}  # that run will fail and be reported; the pool still serves the others
+    return cfg.llm.model_dump()
