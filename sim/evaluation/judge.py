@@ -16,7 +16,6 @@ requests of the other runs in flight.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,15 +26,11 @@ import numpy as np
 from sim.evaluation.metrics import EventLog, dialogue_messages, load_log
 from sim.evaluation.sweep import SurveyQuestion
 from sim.llm.protocol import ChooseRequest, LanguageModel, Message
+from sim.llm.seeding import request_seed
 
 __all__ = ["persona_consistency", "persona_text", "run_survey", "survey_requests"]
 
 _SYSTEM = "You live in a small simulated town with other people. Answer as yourself, honestly and briefly."
-
-
-def _seed(*parts: object) -> int:
-    """A request seed from the run and what is asked (answers do not depend on batch order)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
 
 
 def persona_text(name: str, persona: Mapping[str, Any]) -> str:
@@ -70,6 +65,7 @@ def survey_requests(
     log: EventLog, questions: Sequence[SurveyQuestion], run_seed: int
 ) -> list[tuple[int, SurveyQuestion, ChooseRequest]]:
     """One ``choose`` request per (avatar, question); persona first so the prefix is shared per avatar."""
+    tick = (log.last_tick if log.last_tick is not None else -1) + 1  # the interview's own tick
     out = []
     for row in log.agents.sort_values("agent_id").itertuples(index=False):
         agent_id = int(row.agent_id)
@@ -83,7 +79,7 @@ def survey_requests(
             req = ChooseRequest(
                 messages=(*prefix, last),
                 options=q.options,
-                seed=_seed(run_seed, agent_id, q.id),
+                seed=request_seed(run_seed, tick, agent_id, f"survey:{q.id}"),
                 request_id=f"survey:{agent_id}:{q.id}",
             )
             out.append((agent_id, q, req))
@@ -154,7 +150,7 @@ def persona_consistency(log: EventLog, lm: LanguageModel, *, samples: int, run_s
                     ),
                 ),
                 options=("yes", "no"),
-                seed=_seed(run_seed, "persona", int(row["id"])),
+                seed=request_seed(run_seed, int(row["tick"]), int(row["actor"]), f"persona:{int(row['id'])}"),
                 request_id=f"persona:{int(row['id'])}",
             )
         )

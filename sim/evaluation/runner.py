@@ -260,39 +260,35 @@ def run_sweep(
     return frame
 
 
-def _init_ray(ray_address: str | None, sweep: Sweep) -> None:
-    """Attach to a cluster, or start a local one whose CPU count leaves room for the runs' tasks.
+def _start_pool(ray_address: str | None, sweep: Sweep, llm: dict[str, Any]) -> Any:
+    """Start Ray (or attach) and the one pool every run of the sweep shares.
 
-    Run tasks mostly wait on the pool, which does the heavy work, so they are given a fraction of a
-    CPU each (``task_cpus``); the local cluster counts those on top of the machine's cores so that a
-    replica holding every core still leaves room for ``parallel`` runs.
+    Run tasks mostly wait on the pool, which does the heavy work, so each gets a fraction of a CPU
+    (``task_cpus``). A local cluster counts those on top of the machine's cores, and a CPU replica is
+    given the real cores for its torch threads, so a replica holding every core still leaves room
+    for ``parallel`` runs (Ray would otherwise hand it the extra logical CPUs as threads too).
     """
-    import ray
+    from sim.llm.pool import Pool, ensure_ray
 
-    if ray.is_initialized():
-        return
-    if ray_address:
-        ray.init(address=ray_address, log_to_driver=False)
-        return
     cores = os.cpu_count() or 1
-    ray.init(num_cpus=cores + math.ceil(sweep.parallel * sweep.task_cpus), log_to_driver=False)
+    ensure_ray(ray_address, num_cpus=cores + math.ceil(sweep.parallel * sweep.task_cpus))
+    replicas = sweep.llm.replicas or llm.get("replicas")
+    return Pool.start(
+        replicas=replicas,
+        model=sweep.llm.model or llm.get("model") or "smollm2-135m",
+        device=sweep.llm.device or llm.get("device") or "auto",
+        ray_address=ray_address,
+        cpus_per_replica=max(1, cores // (replicas or 1)),
+    )
 
 
 def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None = None) -> None:
     """CLI: run a sweep with one shared pool; prints the report path on the last line of stdout."""
     import ray
 
-    from sim.llm.pool import Pool
-
     parsed = load_sweep(sweep)
     out = out or Path("evals") / parsed.name
-    _init_ray(ray_address, parsed)
-    first = _scenario_llm(parsed, sweep)
-    pool = Pool.start(
-        replicas=parsed.llm.replicas or first.get("replicas"),
-        model=parsed.llm.model or first.get("model", "smollm2-135m"),
-        device=parsed.llm.device or first.get("device", "auto"),
-    )
+    pool = _start_pool(ray_address, parsed, _scenario_llm(parsed, sweep))
     try:
         frame = run_sweep(sweep, out, lm=pool, backend="ray", telemetry=pool.telemetry)
     finally:
