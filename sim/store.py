@@ -128,7 +128,7 @@ def _num(value: Any) -> float | None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _event_row(tick: int, event: Any) -> tuple[Any, ...]:

@@ -1,0 +1,70 @@
+"""Dialogue feed: what avatars say, newest first, with filters and moderation marks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import live, queries
+from dashboard.charts import escape_md
+from dashboard.panels import PanelContext
+
+__all__ = ["format_line", "render"]
+
+FEED_LIMIT = 200
+
+
+def format_line(row: pd.Series) -> str:
+    """One markdown line: tick, speaker -> listener, place, the words; moderated lines carry their rule."""
+    listener = "everyone" if pd.isna(row["listener_id"]) else escape_md(row["listener"])
+    head = f"`t{int(row['tick'])}` **{escape_md(row['speaker'])}** → **{listener}** @ _{escape_md(row['place'])}_"
+    line = f"{head}: {escape_md(row['text'])}"
+    if row["flagged"]:
+        rule = escape_md(row["rule"]) if isinstance(row["rule"], str) else "flagged"
+        verdict = "blocked" if not row["delivered"] else "flagged"
+        line = f":red-background[⚑ {verdict} · rule {rule}] ~~{escape_md(row['text'])}~~ ← {head}"
+    return line
+
+
+def render(ctx: PanelContext) -> None:
+    """Filters, then the feed (a live tail of new ``say`` events, or the messages up to the replay tick)."""
+    agents = queries.agents_table(ctx.conn)
+    names = dict(zip(agents["agent_id"], agents["name"], strict=True))
+    f1, f2, f3 = st.columns([2, 2, 1])
+    avatar = f1.selectbox(
+        "Avatar",
+        [None, *names],
+        format_func=lambda a: "all avatars" if a is None else f"{names[a]} ({a})",
+        key="dlg_avatar",
+    )
+    place = f2.text_input("Place", value="", key="dlg_place", placeholder="all places").strip() or None
+    flagged_only = f3.toggle("Moderated only", key="dlg_flagged")
+
+    def fetch(after_id: int) -> pd.DataFrame:
+        return queries.dialogue(
+            ctx.conn,
+            after_id=after_id,
+            upto_id=ctx.upto_id,
+            avatar=avatar,
+            place=place,
+            flagged_only=flagged_only,
+            limit=FEED_LIMIT,
+        )
+
+    if ctx.live:
+        # One tail per filter setting: changing a filter starts a new tail (one indexed query), and each
+        # refresh after that reads only the messages written since.
+        tail = ctx.tracker(
+            f"dialogue:{avatar}:{place}:{flagged_only}", lambda: live.RowTail(limit=FEED_LIMIT)
+        )
+        tail.refresh(fetch)
+        feed = tail.rows if tail.rows is not None else fetch(0)
+    else:
+        feed = fetch(0)
+
+    flagged = int(feed["flagged"].sum()) if len(feed) else 0
+    st.caption(f"{len(feed)} newest messages shown (up to {FEED_LIMIT}), {flagged} of them moderated.")
+    if feed.empty:
+        st.info("No messages yet" + (" for these filters." if avatar or place or flagged_only else "."))
+        return
+    st.markdown("\n".join(f"- {format_line(row)}" for _, row in feed.iterrows()))
