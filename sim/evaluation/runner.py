@@ -53,12 +53,32 @@ RESULT, STARTED = "result.json", "started"
 
 
 def simulate_scenario(spec: RunSpec, run_dir: Path, lm: LanguageModel | None) -> Path:
-    """The real path: load the scenario with the run's overrides and run it with the shared pool."""
-    from sim.config import load_scenario
-    from sim.runner import run_scenario
+    """The real path: the scenario with the run's overrides, seed and ticks, run with the shared pool.
 
-    config = load_scenario(spec.scenario, list(spec.overrides))
-    return Path(run_scenario(config, run_dir, llm=lm, seed=spec.seed, ticks=spec.ticks)) / "events.db"
+    The same run folder as ``mesaverse run`` makes (config.yaml, events.db, checkpoints/), built from
+    the runner's own parts; only the pool differs: the evaluation's, shared, instead of one per run.
+    """
+    from sim.config import dump_yaml, load_scenario
+    from sim.model import MetaverseModel, needs_llm
+    from sim.runner import run_loop
+    from sim.store import EventStore
+
+    cfg = load_scenario(spec.scenario, [*spec.overrides, f"run.seed={spec.seed}", f"run.ticks={spec.ticks}"])
+    (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    db = run_dir / "events.db"
+    store = EventStore.create(
+        db, run_id=spec.key, scenario=cfg.name, seed=cfg.run.seed, config=cfg.model_dump(mode="json")
+    )
+    status = "failed"
+    try:
+        model = MetaverseModel(cfg, llm=lm if needs_llm(cfg) else None, store=store, seed=cfg.run.seed)
+        status = run_loop(model, run_dir / "checkpoints", every=cfg.run.checkpoint_every)
+    finally:
+        store.set_status(status)
+        store.close()
+    if status != "finished":
+        raise RuntimeError(f"run stopped early ({status})")
+    return db
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
