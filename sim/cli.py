@@ -157,7 +157,9 @@ def bench_llm(
             help="Engine-only on a model built from a config with random weights: smollm2-135m or llama-1.7b."
         ),
     ] = None,
-    batch: Annotated[int, typer.Option(help="Engine-only batch size.")] = 64,
+    batch: Annotated[int, typer.Option(help="Max batch size (engine and replicas).")] = 64,
+    naive_rounds: Annotated[int, typer.Option(help="Rounds timed for the naive baseline.")] = 1,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer folder (for --random-weights).")] = None,
     ray_address: Annotated[
         str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
     ] = None,
@@ -176,6 +178,8 @@ def bench_llm(
         random_weights=random_weights,
         batch=batch,
         ray_address=ray_address,
+        naive_rounds=naive_rounds,
+        tokenizer=tokenizer,
     )
 
 
