@@ -1,0 +1,343 @@
+"""Rule policies: baselines, scale, and scripted violators with ground truth.
+
+Each answers at once (no LLM). Apart from random-give, which must be as cheap as Mesa's own
+Boltzmann agent, a rule policy scores the world's legal options and takes the best one
+(ties broken by the model's RNG): like the LLM policy, it can only pick what the world
+offers, so rule avatars never produce invalid actions by construction.
+
+- ``random_give``: Mesa's Boltzmann wealth model - each tick give 1 coin to a random other
+  avatar if you have one.
+- ``trader``: buys below and sells above the market price (order book), accepts offers that
+  pay more than market value.
+- ``gatherer`` / ``crafter`` (one gatherer-crafter policy): eat when hungry, rest when tired,
+  craft when it can, gather otherwise.
+- ``collaborator``: contribute to, join, or propose projects.
+- ``spammer``, ``scammer``, ``harasser``: scripted violators for the moderation scenario.
+  Their avatars have that role in the world, which labels their messages' ground truth
+  (``violation``) with it; ordinary avatars' messages carry no violation.
+- ``idle``: rests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from agents.policy import Decision, TickContext
+from world.types import Action, Observation
+
+if TYPE_CHECKING:
+    from agents.avatar import Avatar
+
+__all__ = [
+    "RULE_POLICIES",
+    "CollaboratorPolicy",
+    "GathererCrafterPolicy",
+    "HarasserPolicy",
+    "IdlePolicy",
+    "RandomGivePolicy",
+    "RulePolicy",
+    "ScammerPolicy",
+    "SpammerPolicy",
+    "TraderPolicy",
+    "make_rule_policy",
+]
+
+
+class RulePolicy:
+    """Base of the option-scoring rule policies: subclasses implement :meth:`score`."""
+
+    name = "rule"
+    uses_llm = False
+
+    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+        """The best-scoring legal option (random among equals); ``None`` when all score <= 0."""
+        world = ctx.world
+        options = world.legal_actions(avatar.avatar_id)
+        if not options:
+            return None
+        obs = world.observation_for(avatar.avatar_id)
+        best: list[Action] = []
+        best_score = 0.0
+        for option in options:
+            s = self.score(option, obs, ctx)
+            if s > best_score:
+                best, best_score = [option], s
+            elif s == best_score and s > 0:
+                best.append(option)
+        if not best:
+            return None
+        action = best[0] if len(best) == 1 else ctx.random.choice(best)
+        return self.finish(action, obs, ctx)
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """How much this policy wants ``option`` (<= 0: never)."""
+        raise NotImplementedError
+
+    def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
+        """Fill in what the option leaves open (speech text); default: the option as offered."""
+        return action
+
+
+def _needs_score(option: Action, obs: Observation) -> float:
+    """Urgent needs come first for everyone: eat when hungry, rest when tired."""
+    needs = obs.needs
+    if option.kind == "consume" and needs.get("food", 0.0) >= 0.6:
+        return 10.0 + needs["food"]
+    if option.kind == "rest" and needs.get("energy", 0.0) >= 0.8:
+        return 9.0 + needs["energy"]
+    return 0.0
+
+
+class RandomGivePolicy:
+    """Mesa's Boltzmann wealth model on our ledger: give 1 coin to a random avatar if you have one.
+
+    The hot path of ``bench sim``: no Observation, no option list - one O(1) balance read and
+    one ``Action`` per avatar per tick.
+    """
+
+    name = "random_give"
+    uses_llm = False
+
+    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+        """``give 1 coin`` to a uniformly drawn other avatar, or nothing when broke."""
+        me = avatar.avatar_id
+        if ctx.balance(me) < 1:
+            return None
+        ids = ctx.avatar_ids
+        n = len(ids)
+        if n < 2:
+            return None
+        # Draw among the n-1 others without building a list: skip over our own slot.
+        i = int(ctx.random.random() * (n - 1))
+        target = ids[i]
+        if target == me:
+            target = ids[n - 1]
+        return Action(me, "give", target=target, item=ctx.currency, qty=1)
+
+
+class TraderPolicy(RulePolicy):
+    """Buys below and sells above the market price; takes offers worth more than they cost."""
+
+    name = "trader"
+    margin = 0.1
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """Orders where there is a market price, good offers, then going to the market."""
+        need = _needs_score(option, obs)
+        if need:
+            return need
+        prices = obs.prices
+        k = option.kind
+        if k == "order" and option.item in prices:
+            if option.side == "sell" and obs.inventory.get(option.item, 0) > 0:
+                return 5.5
+            if option.side == "buy" and obs.coins >= prices[option.item]:
+                return 5.0
+            return 0.0
+        if k == "order":
+            return 1.0  # no market price yet: any order is how a market starts
+        if k == "accept":
+            return 4.0 + _offer_gain(option, obs, ctx)
+        if k == "move" and option.place and "market" in option.place:
+            return 2.0
+        if k == "gather":
+            return 0.5
+        return 0.0
+
+    def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
+        """Price an order ``margin`` below (buy) or above (sell) the last market price."""
+        if action.kind != "order" or action.item not in obs.prices:
+            return action
+        market = obs.prices[action.item]
+        if action.side == "buy":
+            price = max(1, int(market * (1 - self.margin)))
+            price = min(price, market - 1) if market > 1 else price
+        else:
+            price = max(int(market * (1 + self.margin) + 0.999), market + 1)
+        return replace(action, price=price)
+
+
+def _offer_gain(option: Action, obs: Observation, ctx: TickContext) -> float:
+    """Market value got minus given for an accept option (0 when the offer is unknown)."""
+    for offer_id, _sender, give, get, _exp in obs.offers:
+        if offer_id == option.offer_id:
+
+            def value(goods: Sequence[tuple[str, int]]) -> float:
+                return sum(q * (1 if i == ctx.currency else obs.prices.get(i, 1)) for i, q in goods)
+
+            gain = value(give) - value(get)  # the sender gives ``give``: that is what we get
+            return gain if gain > 0 else -10.0
+    return 0.0
+
+
+class GathererCrafterPolicy(RulePolicy):
+    """Eat when hungry, rest when tired, craft when it can, gather otherwise, sell surplus."""
+
+    name = "gatherer"
+
+    def __init__(self, name: str = "gatherer") -> None:
+        self.name = name
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """Needs, then craft (crafters) or gather (gatherers), then selling at market price."""
+        need = _needs_score(option, obs)
+        if need:
+            return need
+        k = option.kind
+        crafter = self.name == "crafter"
+        if k == "craft":
+            return 4.0 if crafter else 2.5
+        if k == "gather":
+            return 3.0 if not crafter else 2.0
+        if k == "order" and option.side == "sell" and option.item in obs.prices:
+            surplus = obs.inventory.get(option.item or "", 0) > 3
+            return 2.2 if surplus and option.price and option.price >= obs.prices[option.item] else 0.0
+        if k == "move":
+            return 1.0
+        if k == "rest":
+            return 0.5
+        return 0.0
+
+
+class CollaboratorPolicy(RulePolicy):
+    """Contribute to projects it joined, join open ones, propose one when none is open."""
+
+    name = "collaborator"
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """Projects first, gathering for them next."""
+        need = _needs_score(option, obs)
+        if need:
+            return need
+        return {
+            "project_contribute": 5.0,
+            "project_join": 4.0,
+            "project_propose": 1.5 if not obs.projects else 0.0,
+            "gather": 2.0,
+            "move": 1.0,
+            "rest": 0.5,
+        }.get(option.kind, 0.0)
+
+
+class IdlePolicy:
+    """Rests every tick (a placeholder population, and the cheapest possible avatar)."""
+
+    name = "idle"
+    uses_llm = False
+
+    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+        """Always ``rest``."""
+        return Action(avatar.avatar_id, "rest")
+
+
+# -- scripted violators -------------------------------------------------------------------------------
+
+SPAM = (
+    "BUY CHEAP GOLD NOW!!! visit goldz4u dot shop",
+    "Best prices in town!!! DM me DM me DM me",
+    "FREE COINS FREE COINS click the link in my profile",
+    "WIN BIG at lucky-market dot biz, limited offer!!!",
+)
+SCAM = (
+    "Send me 10 coins now and I will send back 100 tomorrow, guaranteed!",
+    "I am from the treasury: give me your coins to verify your account.",
+    "Pay me upfront and I will deliver the best tools in town, trust me.",
+    "Double your coins! Just give them to me and wait one day.",
+)
+HARASS = (
+    "Nobody here likes you, {name}. Leave town.",
+    "You are worthless, {name}, and everyone knows it.",
+    "Shut up, {name}. Idiot.",
+    "I'll make sure you regret coming here, {name}.",
+)
+
+
+class _ViolatorPolicy(RulePolicy):
+    """Talks with templated violating messages, with a chance per tick; otherwise gathers."""
+
+    templates: tuple[str, ...] = ()
+    rate = 0.6
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """Speech first (as often as ``rate``), else ordinary work."""
+        if option.kind == "say":
+            return self._speech_score(option)
+        return {"gather": 1.0, "move": 0.8, "rest": 0.5}.get(option.kind, 0.0)
+
+    def _speech_score(self, option: Action) -> float:
+        return 3.0
+
+    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+        """Decide whether to talk this tick with the model's RNG (so it is seeded), then score."""
+        self._talk = ctx.random.random() < self.rate
+        return super().decide(avatar, ctx)
+
+    def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
+        """Put a templated message in a chosen ``say``."""
+        if action.kind != "say":
+            return action
+        name = ctx.names.get(action.target, "you") if action.target is not None else "everyone"
+        text = ctx.random.choice(self.templates).format(name=name.split()[0])
+        return replace(action, text=text)
+
+
+class SpammerPolicy(_ViolatorPolicy):
+    """Broadcasts advertising spam to everyone at its place."""
+
+    name = "spammer"
+    templates = SPAM
+
+    def _speech_score(self, option: Action) -> float:
+        if not self._talk:
+            return 0.0
+        return 3.5 if option.target is None else 3.0
+
+
+class ScammerPolicy(_ViolatorPolicy):
+    """Approaches avatars one by one with too-good-to-be-true schemes."""
+
+    name = "scammer"
+    templates = SCAM
+    rate = 0.5
+
+    def _speech_score(self, option: Action) -> float:
+        if not self._talk:
+            return 0.0
+        return 3.5 if option.target is not None else 1.0
+
+
+class HarasserPolicy(_ViolatorPolicy):
+    """Insults and threatens a chosen avatar."""
+
+    name = "harasser"
+    templates = HARASS
+    rate = 0.5
+
+    def _speech_score(self, option: Action) -> float:
+        if not self._talk or option.target is None:
+            return 0.0
+        return 3.5
+
+
+#: Policy name -> factory. ``llm`` is not here: it needs a language model (see agents.llm_policy).
+RULE_POLICIES: dict[str, Callable[[], object]] = {
+    "random_give": RandomGivePolicy,
+    "trader": TraderPolicy,
+    "gatherer": lambda: GathererCrafterPolicy("gatherer"),
+    "crafter": lambda: GathererCrafterPolicy("crafter"),
+    "collaborator": CollaboratorPolicy,
+    "spammer": SpammerPolicy,
+    "scammer": ScammerPolicy,
+    "harasser": HarasserPolicy,
+    "idle": IdlePolicy,
+}
+
+
+def make_rule_policy(name: str) -> object:
+    """A fresh rule policy by name; ``KeyError`` names the known ones."""
+    try:
+        return RULE_POLICIES[name]()
+    except KeyError:
+        raise KeyError(f"unknown rule policy {name!r}; known: {', '.join(sorted(RULE_POLICIES))}") from None

@@ -1,0 +1,134 @@
+"""The sim's own per-tick metrics: speech, and the language model's load.
+
+The world computes the economy, social, moderation and project metrics (``world.metrics()``);
+this module adds what only the sim sees - messages and conversations, LLM requests, tokens,
+throughput and latency - and a Gini helper used when a world reports no Gini itself. Every
+name is documented in docs/simulation.md. One metric, one place: nothing here recomputes a
+world metric.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.llm.protocol import Choice, Completion
+from world.types import Event
+
+__all__ = ["LLMMeter", "gini", "percentile", "speech_metrics", "top_share"]
+
+
+def gini(values: Iterable[float] | np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0: equal; -> 1: one holds everything).
+
+    Sorted-rank formula, O(n log n) in numpy: ``1 + 1/n - 2 * sum((n - i) x_i) / (n * sum x)``,
+    the same as Mesa's Boltzmann example computes, so the two are comparable.
+    """
+    x = np.sort(np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64))
+    n = x.size
+    total = x.sum()
+    if n == 0 or total <= 0:
+        return 0.0
+    ranks = np.arange(n, 0, -1, dtype=np.float64)  # n - i for i = 0..n-1
+    return float(1 + 1 / n - 2 * (ranks @ x) / (n * total))
+
+
+def top_share(values: Iterable[float], fraction: float = 0.1) -> float:
+    """Share of the total held by the richest ``fraction`` of holders."""
+    x = np.sort(np.asarray(list(values), dtype=np.float64))[::-1]
+    total = x.sum()
+    if x.size == 0 or total <= 0:
+        return 0.0
+    k = max(1, int(np.ceil(x.size * fraction)))
+    return float(x[:k].sum() / total)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(np.ceil(q / 100 * len(ordered))) - 1))
+    return float(ordered[k])
+
+
+def speech_metrics(events: Iterable[Event], conversations_active: int) -> dict[str, float]:
+    """``messages``: say events of the tick (delivered or not); ``conversations``: conversations
+    that had a turn this tick."""
+    messages = sum(1 for e in events if e.kind == "say")
+    return {"messages": float(messages), "conversations": float(conversations_active)}
+
+
+@dataclass
+class LLMMeter:
+    """Counts one tick's LLM calls as the model makes them, then reports ``llm.*`` metrics.
+
+    Per-request latency is the wall time of the batched call that carried it (the caller
+    cannot see finer); when the language model offers ``telemetry()`` (the pool does), its
+    own latency percentiles, batch sizes, queue depth and per-replica throughput are used.
+    """
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Start a new tick."""
+        self.requests = self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
+        self.seconds = 0.0
+        self.latencies = []
+
+    def start(self) -> float:
+        """A timestamp to pass to :meth:`record_choices` / :meth:`record_completions`."""
+        return time.perf_counter()
+
+    def record_choices(self, started: float, choices: Sequence[Choice]) -> None:
+        """Account a finished ``choose`` call."""
+        dt = time.perf_counter() - started
+        self.seconds += dt
+        self.requests += len(choices)
+        self.prompt_tokens += sum(c.prompt_tokens for c in choices)
+        self.cached_tokens += sum(c.cached_tokens for c in choices)
+        self.latencies += [dt] * len(choices)
+
+    def record_completions(self, started: float, completions: Sequence[Completion]) -> None:
+        """Account a finished ``generate`` call."""
+        dt = time.perf_counter() - started
+        self.seconds += dt
+        self.requests += len(completions)
+        self.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.completion_tokens += sum(c.completion_tokens for c in completions)
+        self.cached_tokens += sum(c.cached_tokens for c in completions)
+        self.latencies += [dt] * len(completions)
+
+    def metrics(self, telemetry: Mapping[str, object] | None = None) -> dict[str, float]:
+        """The ``llm.*`` metrics of the tick.
+
+        ``llm.tokens_per_s`` is prompt plus completion tokens of the tick over the seconds the
+        tick spent waiting on the model (0 when it made no call).
+        """
+        tokens = self.prompt_tokens + self.completion_tokens
+        out = {
+            "llm.requests": float(self.requests),
+            "llm.prompt_tokens": float(self.prompt_tokens),
+            "llm.completion_tokens": float(self.completion_tokens),
+            "llm.cached_tokens": float(self.cached_tokens),
+            "llm.tokens_per_s": tokens / self.seconds if self.seconds > 0 else 0.0,
+            "llm.latency_p50": percentile(self.latencies, 50),
+            "llm.latency_p95": percentile(self.latencies, 95),
+        }
+        if telemetry:
+            for key in ("latency_p50", "latency_p95", "batch_size_mean", "queue_depth"):
+                value = telemetry.get(key)
+                if isinstance(value, int | float):
+                    out[f"llm.{key}"] = float(value)
+            for i, rep in enumerate(telemetry.get("replicas") or ()):  # type: ignore[attr-defined]
+                if isinstance(rep, Mapping) and isinstance(rep.get("tokens_per_s"), int | float):
+                    out[f"llm.replica.{i}.tokens_per_s"] = float(rep["tokens_per_s"])
+        return out

@@ -1,0 +1,416 @@
+"""The Mesa model: avatars in a world, one tick at a time.
+
+``MetaverseModel.step()`` is the tick of docs/../DESIGN.md:
+
+1. observe + decide - each avatar's policy, in id order (so RNG draws are reproducible);
+   rule policies answer at once, LLM policies return pending choices;
+2. every pending choice of the tick goes to the language model in ONE ``choose`` call, then
+   every chosen ``say`` of an LLM avatar in ONE ``generate`` call (its text);
+3. act + resolve - the actions, shuffled by ``self.random``, go to ``world.resolve``; the world
+   refuses what is illegal (an ``invalid_action`` event) and ``end_tick`` closes the tick;
+4. record - conversations and memories are updated, metrics computed and collected, and the
+   tick written to the event store in one transaction.
+
+Rule-only scenarios never import torch or Ray: the model takes any ``LanguageModel`` or None.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import mesa
+from mesa.datacollection import DataCollector
+
+from agents.avatar import Avatar
+from agents.conversation import ConversationBook
+from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
+from agents.memory import Memory
+from agents.policy import PendingChoice, TickContext
+from agents.population import agent_state_every, persona_templates, plan_population
+from agents.rules import make_rule_policy
+from sim.config import ScenarioConfig, load_scenario, role_counts
+from sim.llm.protocol import LanguageModel
+from sim.metrics import LLMMeter, gini, speech_metrics
+from world import World
+from world.types import Action, Event
+
+__all__ = ["MetaverseModel", "needs_llm"]
+
+#: How important each kind of event is to the avatars it involves (Generative Agents' 1..10).
+_IMPORTANCE = {
+    "sanction": 9, "moderation": 7, "project_complete": 7, "project_fail": 6, "trade": 6,
+    "give": 5, "offer": 5, "accept": 5, "reject": 4, "say": 4, "report": 6, "craft": 3,
+    "project_join": 4, "project_contribute": 4, "project_propose": 5, "invalid_action": 3,
+    "order": 3, "gather": 2, "consume": 2, "move": 1, "rest": 1,
+}  # fmt: skip
+#: Model-level series collected by the DataCollector (all metrics go to the event store).
+_COLLECTED = ("population", "messages", "conversations", "trades", "gini", "invalid_actions", "llm.requests")
+
+
+def needs_llm(cfg: ScenarioConfig) -> bool:
+    """Whether a scenario needs a language model (LLM avatars or an ``llm`` moderation rule)."""
+    counts = role_counts(cfg.population)
+    roles = {r.name: r for r in cfg.population.roles}
+    if any(counts.get(n, 0) > 0 and r.policy == "llm" for n, r in roles.items()):
+        return True
+    if cfg.population.llm_share > 0:
+        ordinary = sum(
+            counts.get(n, 0) for n, r in roles.items() if r.policy not in ("spammer", "scammer", "harasser")
+        )
+        if round(cfg.population.llm_share * ordinary) > 0:
+            return True
+    return cfg.moderation.enabled and any(rule.kind == "llm" for rule in cfg.moderation.rules)
+
+
+class MetaverseModel(mesa.Model):
+    """A scenario as a Mesa model.
+
+    Args:
+        config: a scenario file or a validated :class:`~sim.config.ScenarioConfig`.
+        overrides: ``key.path=value`` overrides applied to a scenario file.
+        population: number of avatars (overrides ``population.count``; handy in ``batch_run``).
+        ticks: ticks to run before ``running`` turns False (default: ``run.ticks``).
+        llm: the language model for LLM avatars (the pool, an engine or a fake); None for
+            rule-only scenarios (then neither torch nor Ray is imported).
+        store: an :class:`~sim.store.EventStore` to record every tick in (None: not recorded).
+        seed: the run seed (default: the scenario's ``run.seed``, so runs are reproducible).
+    """
+
+    def __init__(
+        self,
+        config: str | Path | ScenarioConfig = "configs/boltzmann.yaml",
+        *,
+        overrides: Sequence[str] = (),
+        population: int | None = None,
+        ticks: int | None = None,
+        llm: LanguageModel | None = None,
+        store: Any = None,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(config, ScenarioConfig):
+            if overrides or population is not None:
+                extra = [*overrides, *([f"population.count={population}"] if population is not None else [])]
+                config = ScenarioConfig.model_validate(_apply(config.model_dump(mode="json"), extra))
+            cfg = config
+        else:
+            extra = [*overrides, *([f"population.count={population}"] if population is not None else [])]
+            cfg = load_scenario(config, extra)
+        seed = cfg.run.seed if seed is None else int(seed)
+        super().__init__(seed=seed)
+        if llm is None and needs_llm(cfg):
+            raise ValueError(f"scenario {cfg.name!r} has LLM avatars: pass a language model (llm=...)")
+        self.config = cfg
+        self.run_seed = seed
+        self.ticks = cfg.run.ticks if ticks is None else int(ticks)
+        self.llm = llm
+        self.store = store
+        # The world draws from its own stream, seeded from ours: policies and world never
+        # interleave draws, and both states go into checkpoints.
+        self.world_rng = random.Random(self.random.getrandbits(64))
+        self.world = World(cfg, self.world_rng, llm=llm)
+        self.currency = cfg.economy.currency
+        self.conversations = ConversationBook(max_turns=max(1, cfg.llm.conversation_turns))
+        self.meter = LLMMeter()
+        self.last_metrics: dict[str, float] = {}
+        self._build_population(cfg)
+        self.state_every = agent_state_every(len(self.avatars))
+        self.datacollector = DataCollector(
+            model_reporters={name: _reporter(name) for name in _COLLECTED},
+        )
+        if store is not None:
+            store.register_agents(
+                (a.avatar_id, a.name, a.policy.name, {**a.persona.to_dict(), "role": a.role})
+                for a in self.avatars
+            )
+        self.running = self.world.tick < self.ticks
+
+    # -- population --------------------------------------------------------------------------------
+
+    def _build_population(self, cfg: ScenarioConfig) -> None:
+        pop = cfg.population
+        slots = plan_population(
+            pop.roles,
+            role_counts(pop),
+            llm_share=pop.llm_share,
+            templates=persona_templates(pop.persona_templates),
+            rng=self.random,
+        )
+        llm_cfg = cfg.llm
+        # The changing part of a prompt gets what the context leaves after rules, persona and
+        # the answer: memories and conversation are trimmed to fit, so prompts never outgrow it.
+        prompt_tokens = max(128, llm_cfg.context_tokens - 256 - llm_cfg.max_new_tokens)
+        llm_policy = LLMPolicy(
+            world_name=cfg.name,
+            description=cfg.description,
+            prompt_tokens=prompt_tokens,
+            speech=SpeechSettings(
+                max_new_tokens=llm_cfg.max_new_tokens,
+                temperature=llm_cfg.temperature,
+                top_p=llm_cfg.top_p,
+                top_k=llm_cfg.top_k,
+                repetition_penalty=llm_cfg.repetition_penalty,
+            ),
+        )
+        shared: dict[str, Any] = {"llm": llm_policy}  # one policy object per policy name
+        policies = []
+        memories: list[Memory | None] = []
+        for slot in slots:
+            if slot.policy not in shared:
+                shared[slot.policy] = make_rule_policy(slot.policy)
+            policies.append(shared[slot.policy])
+            memories.append(
+                Memory(capacity_tokens=2 * llm_cfg.context_tokens) if slot.policy == "llm" else None
+            )
+        Avatar.create_agents(
+            self,
+            len(slots),
+            [s.persona for s in slots],
+            [s.role for s in slots],
+            policies,
+            memories,
+        )
+        # Our own collections (model.agents is Mesa's): id order, which decide() follows.
+        self.avatars: list[Avatar] = sorted(self.agents, key=lambda a: a.unique_id)
+        self.avatar_ids: list[int] = [a.unique_id for a in self.avatars]
+        self.names: dict[int, str] = {a.unique_id: a.name for a in self.avatars}
+        self.llm_avatars: dict[int, Avatar] = {a.unique_id: a for a in self.avatars if a.policy.uses_llm}
+        for a in self.avatars:
+            self.world.add_avatar(a.unique_id, a.name, role=a.role)
+
+    # -- the tick ------------------------------------------------------------------------------------
+
+    @property
+    def tick(self) -> int:
+        """The next tick to run (the world's clock: 0 before the first)."""
+        return self.world.tick
+
+    def step(self) -> None:
+        """One tick: observe, decide (LLM requests batched), resolve in random order, record."""
+        t0 = time.perf_counter()
+        world = self.world
+        tick = world.tick
+        self.meter.reset()
+        ctx = TickContext(
+            tick=tick,
+            random=self.random,
+            world=world,
+            avatar_ids=self.avatar_ids,
+            names=self.names,
+            balance=getattr(world, "balance", None) or (lambda i: world.observation_for(i).coins),
+            currency=self.currency,
+            run_seed=self.run_seed,
+        )
+        actions, pending = self._decide(ctx)
+        if pending:
+            actions += self._choose(pending)
+        actions = self._speak(actions, ctx)
+        self.random.shuffle(actions)
+        events = world.resolve(actions)
+        events += world.end_tick()
+        talked = self._follow_conversations(events, tick)
+        self._remember(events, tick)
+        metrics = dict(world.metrics())
+        metrics.update(speech_metrics(events, talked))
+        if "gini" not in metrics:
+            metrics["gini"] = gini(ctx.balance(i) for i in self.avatar_ids)
+        if "invalid_actions" not in metrics:
+            metrics["invalid_actions"] = float(sum(1 for e in events if e.kind == "invalid_action"))
+        telemetry = self.llm.telemetry() if self.llm is not None and hasattr(self.llm, "telemetry") else None
+        if self.llm_avatars or self.meter.requests:
+            metrics.update(self.meter.metrics(telemetry))
+        metrics["tick_seconds"] = time.perf_counter() - t0
+        self.last_metrics = metrics
+        self.last_events = events
+        self.datacollector.collect(self)
+        ledger = world.drain_ledger()
+        if self.store is not None:
+            last = world.tick >= self.ticks
+            states = self.agent_states() if (tick % self.state_every == 0 or last) else ()
+            self.store.write_tick(tick, events, metrics, states, ledger)
+        self.running = world.tick < self.ticks
+
+    def _decide(self, ctx: TickContext) -> tuple[list[Action], list[tuple[Avatar, PendingChoice]]]:
+        actions: list[Action] = []
+        pending: list[tuple[Avatar, PendingChoice]] = []
+        append = actions.append
+        for avatar in self.avatars:
+            d = avatar.policy.decide(avatar, ctx)
+            if d is None:
+                continue
+            if isinstance(d, PendingChoice):
+                pending.append((avatar, d))
+            else:
+                append(d)
+        return actions, pending
+
+    def _choose(self, pending: list[tuple[Avatar, PendingChoice]]) -> list[Action]:
+        """All of the tick's choices in one call; each answer maps back to an offered action."""
+        assert self.llm is not None
+        started = self.meter.start()
+        choices = self.llm.choose([p.request for _, p in pending])
+        self.meter.record_choices(started, choices)
+        return [p.pick(c) for (_, p), c in zip(pending, choices, strict=True)]
+
+    def _speak(self, actions: list[Action], ctx: TickContext) -> list[Action]:
+        """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call."""
+        todo = [
+            (i, a)
+            for i, a in enumerate(actions)
+            if a.kind == "say" and not a.text and a.actor in self.llm_avatars
+        ]
+        if not todo:
+            return actions
+        assert self.llm is not None
+        requests = []
+        for _, a in todo:
+            avatar = self.llm_avatars[a.actor]
+            place = ctx.extra.get("observations", {}).get(a.actor)
+            place = place.place if place is not None else None
+            conv = self.conversations.find(a.actor, a.target, place)
+            left = self.conversations.turns_left(a.actor, a.target, place)
+            requests.append(avatar.policy.speech_request(avatar, a, ctx, conv, left))
+        started = self.meter.start()
+        completions = self.llm.generate(requests)
+        self.meter.record_completions(started, completions)
+        actions = list(actions)
+        for (i, a), c in zip(todo, completions, strict=True):
+            actions[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
+        return actions
+
+    # -- after the tick --------------------------------------------------------------------------------
+
+    def _follow_conversations(self, events: list[Event], tick: int) -> int:
+        """Thread delivered speech into conversations; tag say events; summarise ended ones."""
+        touched: set[int] = set()
+        for e in events:
+            if e.kind != "say" or e.actor is None or not e.data.get("delivered", True):
+                continue
+            conv, ended = self.conversations.record(tick, e.actor, e.target, e.place, e.text)
+            e.data["conversation_id"] = conv.id
+            touched.add(conv.id)
+            if ended:
+                self._summarise(conv)
+        for conv in self.conversations.expire(tick):
+            self._summarise(conv)
+        return len(touched)
+
+    def _summarise(self, conv: Any) -> None:
+        for who in conv.participants:
+            avatar = self.llm_avatars.get(who)
+            if avatar is not None:
+                avatar.remember(conv.last_tick, conv.summary(self.names, me=who), 5.0, "conversation")
+
+    def _remember(self, events: list[Event], tick: int) -> None:
+        """Each LLM avatar stores the events it took part in (rule avatars keep no memory)."""
+        if not self.llm_avatars:
+            return
+        names = self.names
+        for e in events:
+            for who in {e.actor, e.target}:
+                avatar = self.llm_avatars.get(who) if who is not None else None
+                if avatar is None:
+                    continue
+                importance = _IMPORTANCE.get(e.kind, 3) + (1 if e.target == who and e.kind == "say" else 0)
+                avatar.remember(tick, _describe(e, names, who), importance)
+
+    def agent_states(self) -> list[tuple[int, str | None, float | None, float | None, int, dict]]:
+        """``agent_state`` rows: place, position, coins, and role, inventory, needs, recent memories."""
+        world = self.world
+        snapshot = getattr(world, "avatar_state", None)
+        rows = []
+        for a in self.avatars:
+            if snapshot is not None:
+                s = snapshot(a.unique_id)
+                place, x, y, coins = s.get("place"), s.get("x"), s.get("y"), s.get("coins", 0)
+                data = {k: v for k, v in s.items() if k not in ("place", "x", "y", "coins")}
+            else:
+                obs = world.observation_for(a.unique_id)
+                place, x, y, coins = obs.place, None, None, obs.coins
+                data = {"inventory": obs.inventory, "needs": obs.needs}
+            data["role"] = a.role
+            data["policy"] = a.policy.name
+            if a.memory is not None:
+                data["memories"] = a.recent_memories(3)
+            rows.append((a.unique_id, place, x, y, coins, data))
+        return rows
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (JSON-safe)."""
+        return {
+            "version": 1,
+            "scenario": self.config.name,
+            "seed": self.run_seed,
+            "tick": self.world.tick,
+            "steps": self.steps,
+            "random": _rng_state(self.random),
+            "world_random": _rng_state(self.world_rng),
+            "numpy_rng": self.rng.bit_generator.state,
+            "world": self.world.get_state(),
+            "conversations": self.conversations.get_state(),
+            "avatars": [a.get_state() for a in self.avatars if a.memory is not None],
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` onto a model built from the same config and seed."""
+        if state.get("version") != 1:
+            raise ValueError(f"checkpoint version {state.get('version')!r} is not supported")
+        if state["scenario"] != self.config.name or state["seed"] != self.run_seed:
+            raise ValueError(
+                f"checkpoint is of {state['scenario']!r} seed {state['seed']}, "
+                f"not {self.config.name!r} seed {self.run_seed}"
+            )
+        self.world.set_state(state["world"])
+        self.random.setstate(_rng_tuple(state["random"]))
+        self.world_rng.setstate(_rng_tuple(state["world_random"]))
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.steps = int(state["steps"])
+        self.conversations.set_state(state["conversations"])
+        by_id = {a.unique_id: a for a in self.avatars}
+        for s in state["avatars"]:
+            by_id[int(s["id"])].set_state(s)
+        self.running = self.world.tick < self.ticks
+
+
+def _reporter(name: str) -> Any:
+    return lambda m: m.last_metrics.get(name)
+
+
+def _apply(data: dict, overrides: Sequence[str]) -> dict:
+    from sim.config import apply_overrides
+
+    return apply_overrides(data, overrides)[0]
+
+
+def _rng_state(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_tuple(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+def _describe(e: Event, names: dict[int, str], me: int) -> str:
+    """An event as the avatar ``me`` remembers it."""
+    actor = "You" if e.actor == me else names.get(e.actor, "someone") if e.actor is not None else "The town"
+    target = "you" if e.target == me else names.get(e.target, "someone") if e.target is not None else ""
+    if e.kind == "say":
+        to = f" to {target}" if target else ""
+        return f'{actor} said{to}: "{e.text[:160]}"'
+    if e.kind == "trade":
+        d = e.data
+        return f"Trade: {names.get(d.get('buyer'), 'someone')} bought {d.get('qty')} {d.get('item')} from {names.get(d.get('seller'), 'someone')} at {d.get('price')}"
+    if e.kind == "invalid_action":
+        return f"{actor} tried something not allowed: {e.data.get('reason', '')}"
+    text = f" ({e.text[:120]})" if e.text else ""
+    to = f" -> {target}" if target else ""
+    place = f" at {e.place}" if e.place else ""
+    return f"{actor}: {e.kind}{to}{place}{text}"
