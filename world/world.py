@@ -1,94 +1,494 @@
-"""The game master (skeleton: the public API of docs/CONTRACTS.md, filled in next)."""
+"""The game master: avatars propose actions, the world decides what happens.
+
+:class:`World` ties the parts together: places and travel (world.places), needs
+(world.needs), the ledger (world.ledger), offers and the order book (world.offers,
+world.market), the social graph (world.social), moderation (world.moderation) and
+projects (world.projects). Its public API is the one in docs/CONTRACTS.md.
+
+Every action is validated: an illegal one (unknown target, not enough goods, muted or
+banned avatar, wrong place, bad quantity) is refused with one ``invalid_action`` event
+naming the reason, and changes nothing. Each handler checks everything first and only
+then writes, so a refusal never leaves half an action behind.
+
+Speed: ``resolve`` of a gift is a few dict lookups and one ledger entry (the Boltzmann
+benchmark gives 100,000 coins a tick); needs rise lazily; graph metrics are cached for
+``social.metrics_every`` ticks and the costly ones skipped above ``social.metrics_max_nodes``.
+"""
 
 from __future__ import annotations
 
+import json
 import random
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from world.handlers import HANDLERS, ActionHandlers
+from world.ledger import InvariantError, Ledger
+from world.market import OrderBook
+from world.moderation import Decision, Moderator
+from world.needs import Needs
+from world.offers import Offers
+from world.places import Places
+from world.projects import Projects
+from world.social import SocialGraph, graph_metrics
 from world.types import Action, Event, Observation
 
-__all__ = ["World"]
+__all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
+
+MAX_TEXT = 1000  # characters in one message
+MAX_OPEN_ORDERS = 20  # per avatar: a spammer cannot flood the book
+_HUNGER, _TIRED, _LONELY = 0, 1, 2
+_VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
 
-class World:
-    """Holds places, avatars, holdings and resolves actions. See docs/CONTRACTS.md."""
+def _draw(dist: Any, rng: random.Random) -> int:
+    """One whole, non-negative endowment drawn from a ``DistributionConfig``."""
+    k = dist.kind
+    if k == "constant":
+        v = dist.value
+    elif k == "uniform":
+        v = rng.randint(dist.low, max(dist.low, dist.high))
+    elif k == "normal":
+        v = rng.gauss(dist.value, dist.std)
+    elif k == "exponential":
+        v = rng.expovariate(1.0 / dist.value) if dist.value > 0 else 0.0
+    elif k == "pareto":
+        v = dist.value * rng.paretovariate(dist.alpha)
+    else:
+        raise ValueError(f"unknown distribution {k!r}")
+    return max(0, int(v))
 
-    def __init__(self, spec: Any, rng: random.Random, *, llm: Any = None) -> None:
+
+def _gini(values: list[int]) -> float:
+    n = len(values)
+    total = sum(values)
+    if n == 0 or total == 0:
+        return 0.0
+    xs = sorted(values)
+    b = sum(x * (n - i) for i, x in enumerate(xs)) / (n * total)
+    return 1 + 1 / n - 2 * b
+
+
+class World(ActionHandlers):
+    """The world of one scenario.
+
+    ``spec`` is the scenario (``sim.config.ScenarioConfig`` or anything with the same
+    attributes); ``rng`` is the only source of randomness. ``llm`` (optional) is any object
+    with ``.choose(requests)``, used by a moderation rule of kind ``llm``;
+    ``request_factory(question, text, seed)`` builds its requests (default: the
+    ``ChooseRequest`` of sim.llm.protocol, imported lazily).
+    """
+
+    def __init__(
+        self, spec: Any, rng: random.Random, *, llm: Any = None, request_factory: Any = None
+    ) -> None:
         self.spec = spec
         self.rng = rng
-        self.llm = llm
         self.tick = 0
-        self._names: dict[int, str] = {}
-        self._roles: dict[int, str] = {}
-        self._place: dict[int, str | None] = {}
-        self._coins: dict[int, int] = {}
-        self._ledger: list[dict] = []
+        eco = spec.economy
+        self.currency: str = eco.currency
+        self.item_cfg = dict(eco.items)
+        self.item_names: tuple[str, ...] = tuple(self.item_cfg)
+        self.assets = frozenset(self.item_names) | {self.currency}
+        self.recipes = dict(eco.recipes)
+        self.gathering = {k: dict(v) for k, v in eco.gathering.items()}
+        self.mechanism: str = eco.market.mechanism
+        self.needs_cfg = spec.world.needs
+        self.roles_cfg = {r.name: r for r in spec.population.roles}
+        self.ledger = Ledger()
+        self.places = Places(spec.world, rng)
+        n = self.needs_cfg
+        self.needs = Needs((n.hunger_per_tick, n.tiredness_per_tick, n.loneliness_per_tick))
+        self.social = SocialGraph(spec.social)
+        self.offers = Offers(self.ledger, self.currency, eco.tax_rate)
+        self.book = OrderBook(self.ledger, self.currency, eco.tax_rate)
+        self.projects = Projects(spec.projects, self.ledger, self.currency, eco.labour_value, self.price_of)
+        self.moderator = Moderator(spec.moderation, llm=llm, request_factory=request_factory)
+        self.names: dict[int, str] = {}
+        self.roles: dict[int, str] = {}
+        self.ids: list[int] = []
+        self.inbox: dict[int, deque] = {}
+        self._inbox_size = spec.world.inbox_size
+        self._nearby_limit = spec.world.nearby_limit
+        self._gift_edges = spec.social.gifts_create_edges
+        self._started = False
+        self._graph_cache: dict[str, float] = {}
+        self._graph_tick = -(10**9)
+        self._counts = self._zero_counts()
+        self._last_counts = self._zero_counts()
+        self._last_mod: dict[str, float] = {}
+        self._judged: Any = None
+        self._handlers = {k: getattr(self, name) for k, name in HANDLERS.items()}
+
+    # -- avatars ----------------------------------------------------------------------
 
     def add_avatar(self, avatar_id: int, name: str, role: str = "", place: str | None = None) -> None:
-        """Register an avatar (with its initial endowment) at ``place`` (default: its role's home)."""
-        self._names[avatar_id] = name
-        self._roles[avatar_id] = role
-        self._place[avatar_id] = place
-        self._coins[avatar_id] = 1
+        """Register an avatar at ``place`` (default: its role's home, else ``world.start_place``,
+        else the first place) and mint its initial endowment."""
+        if avatar_id in self.names:
+            raise ValueError(f"avatar {avatar_id} already exists")
+        if not isinstance(avatar_id, int) or isinstance(avatar_id, bool):
+            raise ValueError(f"avatar id must be an int, got {avatar_id!r}")
+        role_cfg = self.roles_cfg.get(role)
+        if place is None:
+            place = (
+                (role_cfg.home if role_cfg else None) or self.spec.world.start_place or self.places.names[0]
+            )
+        if place not in self.places.coords:
+            raise ValueError(f"unknown place {place!r}")
+        self.names[avatar_id] = name
+        self.roles[avatar_id] = role
+        self.ids.append(avatar_id)
+        self.places.add(avatar_id, place)
+        self.needs.add(avatar_id, self.tick)
+        self.social.add_node(avatar_id)
+        if role_cfg is not None and self._is_violator(role_cfg):
+            self.moderator.violators.add(avatar_id)
+        for asset, dist in self.spec.economy.endowment.items():
+            q = _draw(dist, self.rng)
+            if q:
+                self.ledger.transfer("mint", avatar_id, asset, q, "endowment")
+
+    @staticmethod
+    def _is_violator(role_cfg: Any) -> bool:
+        v = getattr(role_cfg, "violator", None)
+        return role_cfg.policy in _VIOLATOR_POLICIES if v is None else bool(v)
+
+    def _start(self) -> None:
+        # The initial graph needs the whole starting population, so it is laid down at the
+        # first tick's first call rather than in add_avatar.
+        self._started = True
+        self.social.generate(self.ids, self.rng)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def price_of(self, item: str) -> int:
+        """Last clearing price of ``item``, else its configured base price."""
+        p = self.book.prices.get(item)
+        if p is not None:
+            return p
+        cfg = self.item_cfg.get(item)
+        return cfg.base_price if cfg is not None else 1
+
+    def coins(self, avatar: int) -> int:
+        """What ``avatar`` holds of the currency."""
+        return self.ledger.balance(avatar, self.currency)
+
+    def inventory(self, avatar: int) -> dict[str, int]:
+        """The items (not the currency) ``avatar`` holds."""
+        out = {}
+        hold = self.ledger.holdings
+        for item in self.item_names:
+            h = hold.get(item)
+            if h:
+                q = h.get(avatar, 0)
+                if q:
+                    out[item] = q
+        return out
 
     def observation_for(self, avatar_id: int) -> Observation:
-        """What ``avatar_id`` perceives now."""
+        """What ``avatar_id`` perceives now (cheap: no copies of world state beyond its own)."""
+        if not self._started:
+            self._start()
+        a = avatar_id
+        place = self.places.at.get(a)
+        trip = self.places.trips.get(a)
+        box = self.inbox.get(a)
+        offers = tuple(
+            (o["id"], o["sender"], tuple(map(tuple, o["give"])), tuple(map(tuple, o["get"])), o["expires"])
+            for o in self.offers.visible_to(a)
+        )
+        mod = self.moderator
         return Observation(
-            avatar_id=avatar_id,
+            avatar_id=a,
             tick=self.tick,
-            name=self._names[avatar_id],
-            place=self._place[avatar_id],
-            travelling_to=None,
-            coins=self._coins[avatar_id],
-            inventory={},
-            needs={},
-            nearby=(),
-            messages=(),
-            offers=(),
-            prices={},
-            role=self._roles[avatar_id],
+            name=self.names[a],
+            place=place,
+            travelling_to=trip[0] if trip else None,
+            coins=self.ledger.balance(a, self.currency),
+            inventory=self.inventory(a),
+            needs=self.needs.as_dict(a, self.tick),
+            nearby=self.places.nearby(a, self._nearby_limit, self.tick + a),
+            messages=tuple(box) if box else (),
+            offers=offers,
+            prices=dict(self.book.prices),
+            place_offers=self.places.offers[place] if place is not None else (),
+            projects=tuple((pid, p["template"], p["deadline"]) for pid, p in self.projects.active.items()),
+            muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
+            banned=a in mod.banned,
+            role=self.roles[a],
         )
 
     def legal_actions(self, avatar_id: int, limit: int = 26) -> list[Action]:
-        """Options the avatar may choose from (each with a ``label``)."""
-        return [Action(avatar_id, "rest")][:limit]
+        """Options ``avatar_id`` may choose from now, most pressing first (see world.options)."""
+        if not self._started:
+            self._start()
+        from world.options import legal_actions
+
+        return legal_actions(self, avatar_id, limit)
+
+    # -- acting -----------------------------------------------------------------------
 
     def resolve(self, actions: Sequence[Action]) -> list[Event]:
-        """Apply ``actions`` in order; an illegal one yields one ``invalid_action`` event."""
-        events: list[Event] = []
+        """Apply ``actions`` in the given order and return what happened.
+
+        An illegal action yields one ``invalid_action`` event ``{reason, action}`` and
+        changes nothing. Messages for an ``llm`` moderation rule are judged in one batch first.
+        """
+        if not self._started:
+            self._start()
+        out: list[Event] = []
+        judged = None
+        if "llm" in self.moderator._by_kind and self.moderator.llm is not None:
+            texts = [a.text for a in actions if a.kind == "say" and a.text]
+            judged = iter(self.moderator.judge(texts, seed=self.spec.run.seed * 1_000_003 + self.tick))
+        self._judged = judged
+        handlers = self._handlers
+        names = self.names
+        banned = self.moderator.banned
+        trips = self.places.trips
         for a in actions:
-            if a.kind == "rest":
-                events.append(Event(self.tick, "rest", a.actor))
-            else:
-                events.append(
-                    Event(
-                        self.tick,
-                        "invalid_action",
-                        a.actor,
-                        data={"reason": "not yet", "action": a.as_dict()},
-                    )
-                )
-        return events
-
-    def end_tick(self) -> list[Event]:
-        """Close the tick: markets clear, offers expire, needs rise, invariants are checked."""
-        self.tick += 1
-        return []
-
-    def metrics(self) -> dict[str, float]:
-        """World metrics of the last ended tick."""
-        return {"population": float(len(self._names))}
-
-    def drain_ledger(self) -> list[dict]:
-        """Ledger entries recorded since the last drain (and forget them)."""
-        out, self._ledger = self._ledger, []
+            actor = a.actor
+            if actor not in names:
+                self._refuse(a, f"unknown avatar {actor}", out)
+                continue
+            if actor in banned:
+                self._refuse(a, "banned", out)
+                continue
+            h = handlers.get(a.kind)
+            if h is None:
+                self._refuse(a, f"unknown action kind {a.kind!r}", out)
+                continue
+            if actor in trips and a.kind != "rest":
+                self._refuse(a, f"travelling to {trips[actor][0]} until tick {trips[actor][1]}", out)
+                continue
+            reason = h(a, out)
+            if reason is not None:
+                self._refuse(a, reason, out)
+        self._judged = None
         return out
 
+    def _refuse(self, a: Action, reason: str, out: list[Event]) -> None:
+        self._counts["invalid_actions"] += 1
+        out.append(
+            Event(
+                self.tick,
+                "invalid_action",
+                a.actor,
+                a.target,
+                self.places.at.get(a.actor),
+                reason,
+                {"reason": reason, "action": a.as_dict()},
+            )
+        )
+
+    def _moderate(self, avatar: int, d: Decision, out: list[Event], subject: str = "") -> str:
+        """Record a decision and its sanction as events; returns the sanction."""
+        tick = self.tick
+        mod = self.moderator
+        sanction, until = mod.decide(avatar, d, tick)
+        place = self.places.at.get(avatar)
+        truth = (avatar in mod.violators) if mod.violators else None
+        out.append(
+            Event(
+                tick,
+                "moderation",
+                avatar,
+                None,
+                place,
+                subject,
+                {"rule": d.rule, "evidence": d.evidence, "sanction": sanction, "ground_truth": truth},
+            )
+        )
+        if sanction != "none":
+            out.append(
+                Event(
+                    tick,
+                    "sanction",
+                    avatar,
+                    None,
+                    place,
+                    sanction,
+                    {"sanction": sanction, "until": until, "rule": d.rule},
+                )
+            )
+        if sanction == "ban":
+            self._on_ban(avatar)
+        return sanction
+
+    def _on_ban(self, avatar: int) -> None:
+        # A banned avatar's open orders and offers go away (orders refund their escrow).
+        for oid in [oid for oid, o in self.book.orders.items() if o[1] == avatar]:
+            self.book.cancel(oid, "banned")
+        for oid in [oid for oid, o in self.offers.open.items() if o["sender"] == avatar]:
+            self.offers.close(oid)
+
+    # -- the end of a tick --------------------------------------------------------------
+
+    def end_tick(self) -> list[Event]:
+        """Close the tick: order books clear, offers and orders expire, project deadlines
+        pass, travellers arrive, the ledger's invariants are checked, ``tick += 1``.
+
+        Raises :class:`~world.ledger.InvariantError` (naming the entry) if the books do not
+        balance: the run must stop there.
+        """
+        if not self._started:
+            self._start()
+        t = self.tick
+        out: list[Event] = []
+        if self.mechanism in ("order_book", "both"):
+            for tr in self.book.clear():
+                goods, pay = tr.pop("goods_entry"), tr.pop("pay_entry")
+                self.ledger.record_trade(goods, pay, tr["buyer"], tr["seller"])
+                self._count_trade(tr)
+                self.social.interact(tr["buyer"], tr["seller"], "fair_trade", t)
+                out.append(Event(t, "trade", tr["buyer"], tr["seller"], None, "", tr))
+        for o in self.offers.expire(t + 1):
+            out.append(
+                Event(
+                    t,
+                    "reject",
+                    o["sender"],
+                    o["target"],
+                    None,
+                    "expired",
+                    {"offer_id": o["id"], "reason": "expired"},
+                )
+            )
+        for o in self.book.expire(t + 1):
+            out.append(
+                Event(
+                    t,
+                    "order",
+                    o[1],
+                    None,
+                    None,
+                    "expired",
+                    {"order_id": o[0], "item": o[2], "side": o[3], "status": "expired", "qty_left": o[4]},
+                )
+            )
+        for pid in self.projects.due(t + 1):
+            data = self.projects.fail(pid)
+            out.append(Event(t, "project_fail", None, None, None, data["template"], data))
+        self.places.arrivals(t + 1)
+        self._check_escrow()
+        self.ledger.end_tick()
+        self._last_mod = self.moderator.metrics()
+        self.moderator.end_tick()
+        self._last_counts = self._counts
+        self._counts = self._zero_counts()
+        self.tick = t + 1
+        return out
+
+    def _check_escrow(self) -> None:
+        expected: dict[str, int] = {}
+        for part in (self.book.escrowed(), self.projects.escrowed()):
+            for k, v in part.items():
+                expected[k] = expected.get(k, 0) + v
+        for asset, h in self.ledger.holdings.items():
+            held = h.get("escrow", 0)
+            if held != expected.get(asset, 0):
+                raise InvariantError(
+                    f"tick {self.tick}: {asset}: escrow holds {held} but open orders and projects "
+                    f"account for {expected.get(asset, 0)}; last {self.ledger._describe(self.ledger._last_entry(asset, 'escrow'))}"
+                )
+
+    # -- metrics ----------------------------------------------------------------------
+
+    @staticmethod
+    def _zero_counts() -> dict[str, int]:
+        return {"trades": 0, "trade_volume": 0, "invalid_actions": 0, "gifts": 0}
+
+    def _count_trade(self, tr: dict[str, Any]) -> None:
+        c = self._counts
+        c["trades"] += 1
+        c["trade_volume"] += tr["price"] * tr["qty"]
+
+    def metrics(self) -> dict[str, float]:
+        """World metrics. Per-tick counts (trades, trade_volume, invalid_actions, moderation
+        decisions, sanctions) describe the last ended tick: call it after :meth:`end_tick`."""
+        if not self._started:
+            self._start()
+        out: dict[str, float] = {"population": float(len(self.ids))}
+        for k, v in self._last_counts.items():
+            out[k] = float(v)
+        cur = self.ledger.holdings.get(self.currency, {})
+        wealth = [cur.get(a, 0) for a in self.ids]
+        out["gini"] = _gini(wealth)
+        if wealth:
+            top = sorted(wealth, reverse=True)[: max(1, len(wealth) // 10)]
+            total = sum(wealth)
+            out["top10_share"] = sum(top) / total if total else 0.0
+        out["coins_total"] = float(self.ledger.supply(self.currency))
+        out["treasury"] = float(cur.get("treasury", 0))
+        for item in self.item_names:
+            out[f"price.{item}"] = float(self.price_of(item))
+        out.update(self._last_mod)
+        out["projects_active"] = float(len(self.projects.active))
+        out["projects_completed"] = float(self.projects.completed)
+        out["projects_failed"] = float(self.projects.failed)
+        out.update(self.graph_metrics())
+        return out
+
+    def graph_metrics(self) -> dict[str, float]:
+        """Social-graph metrics, recomputed every ``social.metrics_every`` ticks (cached between)."""
+        every = self.spec.social.metrics_every
+        if self.tick - self._graph_tick >= every:
+            self._graph_cache = graph_metrics(self.social.to_networkx(), self.spec.social.metrics_max_nodes)
+            self._graph_tick = self.tick
+        return dict(self._graph_cache)
+
+    def drain_ledger(self) -> list[dict]:
+        """Ledger entries since the last drain (``{id, tick, asset, src, dst, qty, memo}``)."""
+        return self.ledger.drain()
+
+    # -- state ------------------------------------------------------------------------
+
     def get_state(self) -> dict:
-        """JSON-safe state."""
-        return {"tick": self.tick}
+        """The whole world as JSON-safe data (a detached copy)."""
+        state = {
+            "version": 1,
+            "tick": self.tick,
+            "started": self._started,
+            "avatars": [[a, self.names[a], self.roles[a]] for a in self.ids],
+            "ledger": self.ledger.get_state(),
+            "places": self.places.get_state(),
+            "needs": self.needs.get_state(),
+            "social": self.social.get_state(),
+            "offers": self.offers.get_state(),
+            "book": self.book.get_state(),
+            "projects": self.projects.get_state(),
+            "moderation": self.moderator.get_state(),
+            "inbox": [[a, [list(m) for m in box]] for a, box in self.inbox.items()],
+            "counts": dict(self._counts),
+            "last_counts": dict(self._last_counts),
+            "last_moderation": dict(self._last_mod),
+            "graph_cache": dict(self._graph_cache),
+            "graph_tick": self._graph_tick,
+        }
+        # A JSON round trip detaches the copy from live objects and proves it is JSON-safe.
+        return json.loads(json.dumps(state))
 
     def set_state(self, state: dict) -> None:
-        """Restore :meth:`get_state`'s output."""
-        self.tick = state["tick"]
+        """Restore :meth:`get_state`'s output (the input is not kept or modified)."""
+        s = json.loads(json.dumps(state))
+        self.tick = s["tick"]
+        self._started = s["started"]
+        self.ids = [a for a, _, _ in s["avatars"]]
+        self.names = {a: n for a, n, _ in s["avatars"]}
+        self.roles = {a: r for a, _, r in s["avatars"]}
+        self.ledger.set_state(s["ledger"])
+        self.places.set_state(s["places"])
+        self.needs.set_state(s["needs"])
+        self.social.set_state(s["social"])
+        self.offers.set_state(s["offers"])
+        self.book.set_state(s["book"])
+        self.projects.set_state(s["projects"])
+        self.moderator.set_state(s["moderation"])
+        self.inbox = {a: deque((tuple(m) for m in box), maxlen=self._inbox_size) for a, box in s["inbox"]}
+        self._counts = s["counts"]
+        self._last_counts = s["last_counts"]
+        self._last_mod = s["last_moderation"]
+        self._graph_cache = s["graph_cache"]
+        self._graph_tick = s["graph_tick"]
