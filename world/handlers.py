@@ -157,8 +157,10 @@ class ActionHandlers:
             have = h.get(actor, 0)
         if have < q:
             return f"holds only {have} {item}"
-        self.ledger.transfer(actor, t, item, q, "give")
-        self.social.touch(t, actor, "gift", self.tick, self._gift_edges)
+        self.ledger.move(actor, t, h, item, q, "give")  # type: ignore[arg-type]
+        ties = self.social.out[t]
+        if self._gift_edges or actor in ties:
+            self.social.touch(t, actor, "gift", self.tick)
         self._counts["gifts"] += 1
         out.append(
             Event(self.tick, "give", actor, t, self.places.at.get(actor), "", {"item": item, "qty": q})

@@ -109,6 +109,15 @@ class Ledger:
         self._entries.append((eid, self.tick, asset, src, dst, qty, memo))
         return eid
 
+    def move(self, src: int, dst: int, h: dict[Account, int], asset: str, qty: int, memo: str) -> None:
+        """Fast path of :meth:`transfer` between two avatars for a caller that has already
+        checked ``qty > 0``, ``src != dst`` and ``h[src] >= qty`` (``h = holdings[asset]``)."""
+        h[src] -= qty
+        h[dst] = h.get(dst, 0) + qty
+        eid = self._next_id
+        self._next_id = eid + 1
+        self._entries.append((eid, self.tick, asset, src, dst, qty, memo))
+
     def record_trade(self, goods_entry: int, pay_entry: int, buyer: Account, seller: Account) -> None:
         """Remember a trade's two legs so :meth:`check` can prove both happened."""
         found = {e[0]: e for e in self._entries[-64:] if e[0] in (goods_entry, pay_entry)}

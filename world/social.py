@@ -46,10 +46,13 @@ class SocialGraph:
     def __init__(self, social_cfg: Any) -> None:
         self.cfg = social_cfg
         self.out: dict[int, dict[int, list[Any]]] = {}
+        # Bumped when a tie or node appears: unweighted metrics only change then.
+        self.version = 0
 
     def add_node(self, avatar: int) -> None:
         """A newcomer with no ties."""
         self.out.setdefault(avatar, {})
+        self.version += 1
 
     def generate(self, avatars: list[int], rng: random.Random) -> None:
         """Lay down the configured initial graph over ``avatars`` (in their given order)."""
@@ -77,6 +80,7 @@ class SocialGraph:
             a, b = avatars[u], avatars[v]
             self.out[a][b] = [aff, trust, 0, -1]
             self.out[b][a] = [aff, trust, 0, -1]
+        self.version += 1
 
     def tie(self, a: int, b: int) -> list[Any] | None:
         """``a``'s tie to ``b``, or None."""
@@ -92,6 +96,7 @@ class SocialGraph:
             if not create:
                 return
             t = ties[b] = [0.0, 0.0, 0, tick]
+            self.version += 1
         da, dt = EFFECTS[effect]
         t[0] = _clip(t[0] + da)
         t[1] = _clip(t[1] + dt)
@@ -115,6 +120,20 @@ class SocialGraph:
             return pool[rng.randrange(len(pool))]
         return max(friends, key=lambda c: (ties[c][0], -c))
 
+    def metrics(self, max_nodes: int) -> dict[str, float]:
+        """:func:`graph_metrics` of the current ties (without building a graph when there are none)."""
+        n = len(self.out)
+        if self.edge_count() == 0:
+            # An empty graph's metrics are known; building 100,000 networkx nodes is not free.
+            out: dict[str, float] = {}
+            if n:
+                out["graph.density"] = 0.0
+                out["graph.largest_component"] = 1.0
+            if n > 2:
+                out["graph.centralization"] = 0.0
+            return out
+        return graph_metrics(self.to_networkx(), max_nodes)
+
     def to_networkx(self) -> nx.DiGraph:
         """The ties as a weighted DiGraph (weight = affinity)."""
         g = nx.DiGraph()
@@ -135,6 +154,7 @@ class SocialGraph:
     def set_state(self, rows: list[list[Any]]) -> None:
         """Restore :meth:`get_state`'s output."""
         self.out = {a: {r[0]: [r[1], r[2], r[3], r[4]] for r in ties} for a, ties in rows}
+        self.version += 1
 
 
 def graph_metrics(g: nx.DiGraph, max_nodes: int = 5000) -> dict[str, float]:
@@ -155,7 +175,9 @@ def graph_metrics(g: nx.DiGraph, max_nodes: int = 5000) -> dict[str, float]:
     m = g.number_of_edges()
     out["graph.density"] = nx.density(g) if n > 1 else 0.0
     out["graph.largest_component"] = float(max(len(c) for c in nx.weakly_connected_components(g)))
-    u = g.to_undirected(as_view=False)
+    u = nx.Graph()  # built directly: to_undirected() deep-copies every attribute
+    u.add_nodes_from(g)
+    u.add_edges_from(g.edges())
     if n > 2:
         degs = [d for _, d in u.degree()]
         dmax = max(degs)

@@ -31,7 +31,7 @@ from world.needs import Needs
 from world.offers import Offers
 from world.places import Places
 from world.projects import Projects
-from world.social import SocialGraph, graph_metrics
+from world.social import SocialGraph
 from world.types import Action, Event, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
@@ -115,6 +115,7 @@ class World(ActionHandlers):
         self._started = False
         self._graph_cache: dict[str, float] = {}
         self._graph_tick = -(10**9)
+        self._graph_version = -1
         self._counts = self._zero_counts()
         self._last_counts = self._zero_counts()
         self._last_mod: dict[str, float] = {}
@@ -186,6 +187,25 @@ class World(ActionHandlers):
                 if q:
                     out[item] = q
         return out
+
+    def avatar_state(self, avatar_id: int) -> dict[str, Any]:
+        """One ``agent_state`` row's worth: place, x, y (None while travelling), coins,
+        inventory, needs, travelling_to, muted, banned."""
+        a = avatar_id
+        place = self.places.at.get(a)
+        x, y = self.places.coords[place] if place is not None else (None, None)
+        trip = self.places.trips.get(a)
+        return {
+            "place": place,
+            "x": x,
+            "y": y,
+            "coins": self.ledger.balance(a, self.currency),
+            "inventory": self.inventory(a),
+            "needs": self.needs.as_dict(a, self.tick),
+            "travelling_to": trip[0] if trip else None,
+            "muted": self.moderator.is_muted(a, self.tick),
+            "banned": a in self.moderator.banned,
+        }
 
     def observation_for(self, avatar_id: int) -> Observation:
         """What ``avatar_id`` perceives now (cheap: no copies of world state beyond its own)."""
@@ -434,9 +454,10 @@ class World(ActionHandlers):
     def graph_metrics(self) -> dict[str, float]:
         """Social-graph metrics, recomputed every ``social.metrics_every`` ticks (cached between)."""
         every = self.spec.social.metrics_every
-        if self.tick - self._graph_tick >= every:
-            self._graph_cache = graph_metrics(self.social.to_networkx(), self.spec.social.metrics_max_nodes)
+        if self.tick - self._graph_tick >= every and self.social.version != self._graph_version:
+            self._graph_cache = self.social.metrics(self.spec.social.metrics_max_nodes)
             self._graph_tick = self.tick
+            self._graph_version = self.social.version
         return dict(self._graph_cache)
 
     def drain_ledger(self) -> list[dict]:
