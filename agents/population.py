@@ -19,8 +19,6 @@ from agents.rules import RULE_POLICIES
 
 __all__ = ["Slot", "agent_state_every", "persona_templates", "plan_population"]
 
-#: sim/config's policy names -> rule policy factories (``llm`` is built by the model).
-_POLICY_ALIASES = {"gatherer_crafter": "gatherer"}
 _VIOLATORS = ("spammer", "scammer", "harasser")
 
 
@@ -85,7 +83,7 @@ def plan_population(
     slots: list[Slot] = []
     for role in roles:
         n = counts.get(role.name, 0)
-        own = _POLICY_ALIASES.get(role.policy, role.policy)
+        own = role.policy
         if own != "llm" and own not in RULE_POLICIES:
             raise ValueError(f"population.roles.{role.name}.policy: unknown policy {role.policy!r}")
         n_llm = llm.get(role.name, 0)

@@ -9,8 +9,8 @@ offers, so rule avatars never produce invalid actions by construction.
   avatar if you have one.
 - ``trader``: buys below and sells above the market price (order book), accepts offers that
   pay more than market value.
-- ``gatherer`` / ``crafter`` (one gatherer-crafter policy): eat when hungry, rest when tired,
-  craft when it can, gather otherwise.
+- ``gatherer_crafter``: eat when hungry, rest when tired, craft when it can, gather
+  otherwise, sell surplus (and buy food) across the traders' spread.
 - ``collaborator``: contribute to, join, or propose projects.
 - ``spammer``, ``scammer``, ``harasser``: scripted violators for the moderation scenario.
   Their avatars have that role in the world, which labels their messages' ground truth
@@ -83,11 +83,26 @@ class RulePolicy:
 def _needs_score(option: Action, obs: Observation) -> float:
     """Urgent needs come first for everyone: eat when hungry, rest when tired."""
     needs = obs.needs
-    if option.kind == "consume" and needs.get("food", 0.0) >= 0.6:
-        return 10.0 + needs["food"]
-    if option.kind == "rest" and needs.get("energy", 0.0) >= 0.8:
-        return 9.0 + needs["energy"]
+    if option.kind == "consume" and needs.get("hunger", 0.0) >= 0.6:
+        return 10.0 + needs["hunger"]
+    if option.kind == "rest" and needs.get("tiredness", 0.0) >= 0.8:
+        return 9.0 + needs["tiredness"]
     return 0.0
+
+
+def _market_price(option: Action, obs: Observation) -> int:
+    """The last clearing price of the option's item, else the price the world quoted."""
+    return obs.prices.get(option.item or "", option.price or 1)
+
+
+def _reprice(action: Action, obs: Observation, factor: float) -> Action:
+    """An order at ``factor`` x market price, strictly below (factor < 1) or above it."""
+    market = _market_price(action, obs)
+    if factor < 1:
+        price = min(int(market * factor), market - 1)
+    else:
+        price = max(int(market * factor + 0.999), market + 1)
+    return replace(action, price=max(1, price))
 
 
 class RandomGivePolicy:
@@ -124,20 +139,15 @@ class TraderPolicy(RulePolicy):
     margin = 0.1
 
     def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
-        """Orders where there is a market price, good offers, then going to the market."""
+        """Orders (sell what it holds, else buy), good offers, then going to the market."""
         need = _needs_score(option, obs)
         if need:
             return need
-        prices = obs.prices
         k = option.kind
-        if k == "order" and option.item in prices:
-            if option.side == "sell" and obs.inventory.get(option.item, 0) > 0:
-                return 5.5
-            if option.side == "buy" and obs.coins >= prices[option.item]:
-                return 5.0
-            return 0.0
         if k == "order":
-            return 1.0  # no market price yet: any order is how a market starts
+            if option.side == "sell":
+                return 5.5
+            return 5.0 if obs.coins >= _market_price(option, obs) else 0.0
         if k == "accept":
             return 4.0 + _offer_gain(option, obs, ctx)
         if k == "move" and option.place and "market" in option.place:
@@ -147,16 +157,10 @@ class TraderPolicy(RulePolicy):
         return 0.0
 
     def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
-        """Price an order ``margin`` below (buy) or above (sell) the last market price."""
-        if action.kind != "order" or action.item not in obs.prices:
+        """Price an order ``margin`` below (buy) or above (sell) the market price."""
+        if action.kind != "order":
             return action
-        market = obs.prices[action.item]
-        if action.side == "buy":
-            price = max(1, int(market * (1 - self.margin)))
-            price = min(price, market - 1) if market > 1 else price
-        else:
-            price = max(int(market * (1 + self.margin) + 0.999), market + 1)
-        return replace(action, price=price)
+        return _reprice(action, obs, 1 - self.margin if action.side == "buy" else 1 + self.margin)
 
 
 def _offer_gain(option: Action, obs: Observation, ctx: TickContext) -> float:
@@ -173,32 +177,44 @@ def _offer_gain(option: Action, obs: Observation, ctx: TickContext) -> float:
 
 
 class GathererCrafterPolicy(RulePolicy):
-    """Eat when hungry, rest when tired, craft when it can, gather otherwise, sell surplus."""
+    """Eat when hungry, rest when tired, craft when it can, gather otherwise; sell surplus a
+    little below market and buy food a little above it when hungry with none (the other side
+    of the traders' spread)."""
 
-    name = "gatherer"
-
-    def __init__(self, name: str = "gatherer") -> None:
-        self.name = name
+    name = "gatherer_crafter"
+    surplus = 3  # items above this are sold
+    discount = 0.1
 
     def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
-        """Needs, then craft (crafters) or gather (gatherers), then selling at market price."""
+        """Needs, food, surplus, craft, gather, then wander."""
         need = _needs_score(option, obs)
         if need:
             return need
         k = option.kind
-        crafter = self.name == "crafter"
+        hungry = obs.needs.get("hunger", 0.0) >= 0.5
+        has_food = any(q > 0 for q in obs.inventory.values()) if hungry else True
+        if k == "order" and option.side == "buy" and hungry and not has_food:
+            return 6.0
+        if k == "order" and option.side == "sell" and obs.inventory.get(option.item or "", 0) > self.surplus:
+            return 4.5
         if k == "craft":
-            return 4.0 if crafter else 2.5
+            return 4.0
         if k == "gather":
-            return 3.0 if not crafter else 2.0
-        if k == "order" and option.side == "sell" and option.item in obs.prices:
-            surplus = obs.inventory.get(option.item or "", 0) > 3
-            return 2.2 if surplus and option.price and option.price >= obs.prices[option.item] else 0.0
+            return 3.0
+        if k == "project_contribute":
+            return 2.0
         if k == "move":
-            return 1.0
+            want_market = (hungry and not has_food) or any(q > self.surplus for q in obs.inventory.values())
+            return 3.2 if want_market and option.place and "market" in option.place else 1.0
         if k == "rest":
             return 0.5
         return 0.0
+
+    def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
+        """Sell ``discount`` below market, buy ``discount`` above it."""
+        if action.kind != "order":
+            return action
+        return _reprice(action, obs, 1 - self.discount if action.side == "sell" else 1 + self.discount)
 
 
 class CollaboratorPolicy(RulePolicy):
@@ -325,8 +341,7 @@ class HarasserPolicy(_ViolatorPolicy):
 RULE_POLICIES: dict[str, Callable[[], object]] = {
     "random_give": RandomGivePolicy,
     "trader": TraderPolicy,
-    "gatherer": lambda: GathererCrafterPolicy("gatherer"),
-    "crafter": lambda: GathererCrafterPolicy("crafter"),
+    "gatherer_crafter": GathererCrafterPolicy,
     "collaborator": CollaboratorPolicy,
     "spammer": SpammerPolicy,
     "scammer": ScammerPolicy,

@@ -201,7 +201,7 @@ class MetaverseModel(mesa.Model):
             world=world,
             avatar_ids=self.avatar_ids,
             names=self.names,
-            balance=getattr(world, "balance", None) or (lambda i: world.observation_for(i).coins),
+            balance=_coins_reader(world),
             currency=self.currency,
             run_seed=self.run_seed,
         )
@@ -376,6 +376,12 @@ class MetaverseModel(mesa.Model):
         for s in state["avatars"]:
             by_id[int(s["id"])].set_state(s)
         self.running = self.world.tick < self.ticks
+
+
+def _coins_reader(world: Any) -> Any:
+    """The world's O(1) coin read (``coins``), else one through a full observation."""
+    reader = getattr(world, "coins", None)
+    return reader if callable(reader) else (lambda i: world.observation_for(i).coins)
 
 
 def _reporter(name: str) -> Any:

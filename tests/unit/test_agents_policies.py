@@ -28,7 +28,7 @@ PERSONA = Persona("Ada Brook", 30, "baker", ("kind", "shrewd"), ("sell bread",),
 def _obs(aid: int = 1, **kw) -> Observation:
     base = dict(
         avatar_id=aid, tick=4, name="Ada Brook", place="market", travelling_to=None, coins=10,
-        inventory={"bread": 2}, needs={"food": 0.1, "energy": 0.2, "social": 0.5}, nearby=(2,),
+        inventory={"bread": 2}, needs={"hunger": 0.1, "tiredness": 0.2, "loneliness": 0.5}, nearby=(2,),
         messages=(), offers=(), prices={"bread": 10},
     )  # fmt: skip
     base.update(kw)
@@ -68,7 +68,7 @@ def test_trader_buys_below_and_sells_above_the_market_price() -> None:
     world = ScriptedWorld({1: _obs()}, {1: [buy, sell, Action(1, "rest")]})
     chosen = TraderPolicy().decide(_avatar(1), _ctx(world))
     assert (chosen.side, chosen.price) == ("sell", 11)  # holds bread: sell above market
-    world = ScriptedWorld({1: _obs(inventory={})}, {1: [buy, sell]})
+    world = ScriptedWorld({1: _obs(inventory={})}, {1: [buy, Action(1, "rest")]})
     chosen = TraderPolicy().decide(_avatar(1), _ctx(world))
     assert (chosen.side, chosen.price) == ("buy", 9)
 
@@ -76,7 +76,7 @@ def test_trader_buys_below_and_sells_above_the_market_price() -> None:
 def test_hunger_comes_first_for_rule_policies() -> None:
     eat = Action(1, "consume", item="bread", qty=1)
     world = ScriptedWorld(
-        {1: _obs(needs={"food": 0.9})}, {1: [Action(1, "order", item="bread", side="sell", price=10), eat]}
+        {1: _obs(needs={"hunger": 0.9})}, {1: [Action(1, "order", item="bread", side="sell", price=10), eat]}
     )
     assert TraderPolicy().decide(_avatar(1), _ctx(world)) == eat
 
