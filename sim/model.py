@@ -116,12 +116,16 @@ class MetaverseModel(mesa.Model):
         self.currency = cfg.economy.currency
         self.conversations = ConversationBook(max_turns=max(1, cfg.llm.conversation_turns))
         self.meter = LLMMeter()
-        self.last_metrics: dict[str, float] = {}
         self._build_population(cfg)
         self.state_every = agent_state_every(len(self.avatars))
+        self.last_events: list[Event] = []
+        # Tick-0 state, collected at construction as Mesa's own examples do (batch_run's
+        # "Step" n is then the state after n steps).
+        self.last_metrics = {**self.world.metrics(), "messages": 0.0, "conversations": 0.0}
         self.datacollector = DataCollector(
             model_reporters={name: _reporter(name) for name in _COLLECTED},
         )
+        self.datacollector.collect(self)
         if store is not None:
             store.register_agents(
                 (a.avatar_id, a.name, a.policy.name, {**a.persona.to_dict(), "role": a.role})
