@@ -24,7 +24,7 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import queries  # noqa: E402
-from dashboard.panels import PANELS, PanelContext  # noqa: E402
+from dashboard.panels import PANELS, snapshot_context  # noqa: E402
 from sim.errors import UserError  # noqa: E402
 
 RUNS_ENV = "MESAVERSE_RUNS_DIR"
@@ -71,23 +71,20 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
         st.error(f"Cannot read this run: {exc}")
         return
     try:
-        conn.execute("BEGIN")  # one snapshot for the whole refresh
-        status, last_tick = conn.execute("SELECT status, last_tick FROM runs").fetchone()
-        if last_tick is None:
+        ctx = snapshot_context(conn, run, live=live, replay_tick=replay_tick, state=st.session_state)
+        if ctx is None:
             st.info(
                 "This run has no ticks yet: it is starting, the page updates on its own."
                 if live
                 else "This run recorded no ticks (no events, metrics or avatar states)."
             )
             return
-        tick = last_tick if live or replay_tick is None else min(replay_tick, last_tick)
-        upto_id = queries.max_id_at(conn, None if tick == last_tick else tick)
+        status, last_tick = conn.execute("SELECT status, last_tick FROM runs").fetchone()
         mode = "live" if live else "replay"
         st.caption(
-            f"**{run.run_id}** · {run.scenario} · seed {run.seed} · {status} · {mode} at tick **{tick}**"
-            f" of {last_tick} · {upto_id:,} events"
+            f"**{run.run_id}** · {run.scenario} · seed {run.seed} · {status} · {mode} at tick **{ctx.tick}**"
+            f" of {last_tick} · {ctx.upto_id:,} events"
         )
-        ctx = PanelContext(conn=conn, run=run, tick=tick, upto_id=upto_id, live=live, state=st.session_state)
         PANELS[panel](ctx)
     except sqlite3.DatabaseError as exc:
         st.error(f"Cannot read this run: {run.path}: {exc}")

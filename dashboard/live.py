@@ -54,19 +54,34 @@ class RowTail:
 
 @dataclass
 class EdgeTally:
-    """Undirected interaction counts between avatars, grown from the events new at each refresh."""
+    """Undirected interaction counts between avatars, grown from the events new at each refresh.
+
+    Kept as adjacency maps plus each avatar's total, so the social panel can pick the best-connected
+    avatars and their strongest ties without rebuilding a graph of every pair on each refresh.
+    """
 
     last_id: int = 0
-    weights: Counter[tuple[int, int]] = field(default_factory=Counter)
+    adjacency: dict[int, Counter[int]] = field(default_factory=dict)
+    strength: Counter[int] = field(default_factory=Counter)
+    ties: int = 0
+    total: int = 0
 
     def refresh(self, fetch: Callable[[int], pd.DataFrame], upto_id: int) -> int:
-        """Add the directed counts of events ``last_id < id <= upto_id``; returns how many pairs changed."""
+        """Add the directed counts of events ``last_id < id <= upto_id``; returns how many rows came."""
         if upto_id <= self.last_id:
             return 0
         new = fetch(self.last_id)
+        adjacency, strength = self.adjacency, self.strength
         for actor, target, weight in new.itertuples(index=False):
-            pair = (int(actor), int(target)) if actor < target else (int(target), int(actor))
-            self.weights[pair] += int(weight)
+            a, b, w = int(actor), int(target), int(weight)
+            row_a = adjacency.setdefault(a, Counter())
+            if b not in row_a:
+                self.ties += 1
+            row_a[b] += w
+            adjacency.setdefault(b, Counter())[a] += w
+            strength[a] += w
+            strength[b] += w
+            self.total += w
         self.last_id = upto_id
         return len(new)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from dashboard import live, queries
 from dashboard.queries import RunInfo
 
-__all__ = ["PANELS", "PanelContext"]
+__all__ = ["PANELS", "PanelContext", "snapshot_context"]
 
 T = TypeVar("T")
 
@@ -57,6 +57,28 @@ class PanelContext:
             return None
         value = rows.sort_values("tick")["value"].iloc[-1]
         return None if pd.isna(value) else float(value)
+
+
+def snapshot_context(
+    conn: sqlite3.Connection,
+    run: RunInfo,
+    *,
+    live: bool,
+    replay_tick: int | None,
+    state: MutableMapping[str, Any],
+) -> PanelContext | None:
+    """Begin one read snapshot on ``conn`` and fix the moment to show; None if no tick was written yet.
+
+    The caller closes ``conn`` (which ends the read transaction). In live mode the moment is the last
+    committed tick; in replay, ``replay_tick`` (capped at the last tick).
+    """
+    conn.execute("BEGIN")  # deferred: the snapshot starts at the first read and holds for every query
+    last_tick = conn.execute("SELECT last_tick FROM runs").fetchone()[0]
+    if last_tick is None:
+        return None
+    tick = last_tick if live or replay_tick is None else min(replay_tick, last_tick)
+    upto_id = queries.max_id_at(conn, None if tick == last_tick else tick)
+    return PanelContext(conn=conn, run=run, tick=tick, upto_id=upto_id, live=live, state=state)
 
 
 def _registry() -> dict[str, Callable[[PanelContext], None]]:

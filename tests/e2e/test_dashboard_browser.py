@@ -1,0 +1,302 @@
+"""The dashboard in a real browser (headless Chromium via Playwright) while a run is being written.
+
+Two sources of a live run:
+- the real ``mesaverse run`` (when ``sim/runner.py`` exists), on ``configs/town.yaml`` if present,
+  else ``configs/boltzmann.yaml``: the page must follow the run's ticks without a reload, and show
+  new dialogue lines if the scenario speaks;
+- ``tests/e2e/live_writer.py``, a writer on a timer, whose avatars speak every tick: new dialogue
+  lines must appear without a reload.
+
+Both check that no Streamlit exception is on the page and save a screenshot of every panel under
+``test-artifacts/dashboard/<source>/``. In CI (``CI=true``) a missing browser is a failure; elsewhere
+the test is skipped with a message saying how to get one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sim.errors import UserError
+from sim.store import connect_readonly
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# A text each panel shows once drawn, to know when to take its screenshot.
+PANEL_MARKERS = {
+    "World map": "Avatars",
+    "Dialogue": "newest messages shown",
+    "Economy": "Gini",
+    "Social graph": "Ties",
+    "Moderation": "Decisions",
+    "Projects": "Completed",
+    "LLM serving": "LLM",
+    "Avatar inspector": "Persona",
+}
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _browser_or_skip() -> None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "playwright is not installed: pip install -e '.[dev]'"
+    else:
+        reason = (
+            ""
+            if CHROMIUM.exists()
+            else "no /usr/bin/chromium: apt-get install chromium chromium-driver (or make setup)"
+        )
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test must run in CI: {reason}")
+        pytest.skip(reason)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.25) -> object:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)  # polling interval of a condition, not a fixed wait
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # Own session: stopping the dashboard also stops the streamlit child it starts.
+    out = log.open("wb")
+    return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _last_tick(runs: Path) -> int | None:
+    """The newest run's last committed tick, or None while there is none."""
+    for db in runs.glob("*/events.db"):
+        try:
+            conn = connect_readonly(db)
+        except UserError:
+            return None
+        try:
+            return conn.execute("SELECT last_tick FROM runs").fetchone()[0]
+        finally:
+            conn.close()
+    return None
+
+
+def _says(runs: Path) -> int:
+    for db in runs.glob("*/events.db"):
+        conn = connect_readonly(db)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'say'").fetchone()[0]
+        finally:
+            conn.close()
+    return 0
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A runs folder and the URL of ``mesaverse dashboard`` serving it (started by the test)."""
+    _browser_or_skip()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    port = _free_port()
+    proc = _start(
+        [
+            sys.executable,
+            "-c",
+            "from sim.cli import main; main()",
+            "dashboard",
+            "--runs",
+            str(runs),
+            "--port",
+            str(port),
+        ],
+        tmp_path / "dashboard.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
+            return False
+
+    try:
+        wait_for(healthy, 90, "the dashboard server")
+        yield runs, url
+    finally:
+        _stop(proc)
+
+
+def _open(url: str):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    # A reload would wipe this: checking it at the end proves updates came without one.
+    page.evaluate("window.__mesaverse_marker = 42")
+    return pw, browser, page
+
+
+def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator('[data-testid="stSidebar"] label').filter(
+        has_text=re.compile(f"^{re.escape(panel)}$")
+    ).click()
+    page.get_by_role("heading", name=panel).wait_for(timeout=30_000)
+    page.get_by_text(PANEL_MARKERS[panel]).first.wait_for(timeout=30_000)
+
+
+def _assert_no_exception(page) -> None:  # type: ignore[no-untyped-def]
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    assert "Traceback" not in page.inner_text("body")
+
+
+def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]
+    folder = ARTIFACTS / source
+    folder.mkdir(parents=True, exist_ok=True)
+    for panel in PANEL_MARKERS:
+        _show(page, panel)
+        _assert_no_exception(page)
+        page.screenshot(path=str(folder / f"{panel.lower().replace(' ', '_')}.png"), full_page=True)
+
+
+def _feed_lines(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] li').all_inner_texts()
+
+
+def _shown_tick(page) -> int | None:  # type: ignore[no-untyped-def]
+    match = re.search(r"live at tick (\d+)", page.inner_text('[data-testid="stMain"]'))
+    return int(match.group(1)) if match else None
+
+
+def _check_dialogue_grows(page) -> None:  # type: ignore[no-untyped-def]
+    _show(page, "Dialogue")
+    before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))  # type: ignore[arg-type]
+    new = wait_for(
+        lambda: [line for line in _feed_lines(page) if line not in before], 60, "new dialogue lines"
+    )
+    assert new, "no new dialogue line appeared"
+
+
+def test_dialogue_appears_live_with_the_writer_helper(dashboard: tuple[Path, str], tmp_path: Path) -> None:
+    runs, url = dashboard
+    writer = _start(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "e2e" / "live_writer.py"),
+            str(runs),
+            "--ticks",
+            "400",
+            "--interval",
+            "0.5",
+        ],
+        tmp_path / "writer.log",
+    )
+    try:
+        wait_for(lambda: (_last_tick(runs) or 0) >= 2, 60, "the writer's first ticks")
+        pw, browser, page = _open(url)
+        try:
+            _check_dialogue_grows(page)
+            first = page.locator(
+                '[data-testid="stMain"] [data-testid="stMarkdownContainer"] li'
+            ).first.inner_text()
+            assert re.search(r"t\d+ .+ → .+ @ .+: line \d+\.\d", first) or "rule insult" in first, first
+            _assert_no_exception(page)
+            _screenshots(page, "writer-helper")
+            assert page.evaluate("window.__mesaverse_marker") == 42  # never reloaded
+        finally:
+            browser.close()
+            pw.stop()
+    finally:
+        _stop(writer)
+
+
+def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path: Path) -> None:
+    if not (ROOT / "sim" / "runner.py").exists():
+        pytest.skip("sim/runner.py not there yet: the writer-helper test covers live mode")
+    runs, url = dashboard
+    config = next(
+        (
+            ROOT / "configs" / name
+            for name in ("town.yaml", "boltzmann.yaml")
+            if (ROOT / "configs" / name).exists()
+        ),
+        None,
+    )
+    if config is None:
+        pytest.skip("no scenario in configs/ to run")
+    run = _start(
+        [
+            sys.executable,
+            "-c",
+            "from sim.cli import main; main()",
+            "run",
+            str(config),
+            "--ticks",
+            "100000",
+            "--out",
+            str(runs),
+        ],
+        tmp_path / "run.log",
+    )
+    try:
+        wait_for(lambda: _last_tick(runs) is not None, 240, f"the first tick of {config.name}")
+        pw, browser, page = _open(url)
+        try:
+            _show(page, "World map")
+            first_tick = wait_for(lambda: _shown_tick(page), 60, "the live tick caption")
+            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 60, "the live tick to advance")  # type: ignore[operator]
+            if _says(runs):
+                _check_dialogue_grows(page)
+            _assert_no_exception(page)
+            _screenshots(page, f"real-run-{config.stem}")
+            assert page.evaluate("window.__mesaverse_marker") == 42  # never reloaded
+        finally:
+            browser.close()
+            pw.stop()
+    finally:
+        _stop(run)
+        assert run.returncode is not None
