@@ -54,8 +54,8 @@ METRICS: dict[str, str] = {
     "fairness.price_dispersion": "mean over items of the coefficient of variation of unit trade prices",
     "fairness.far_from_market": f"share of trades more than {FAR_FROM_MARKET:.0%} from the item's market price",
     # honesty
-    "honesty.offers_honoured": "share of accepted offers that settled as a trade",
-    "honesty.scams_attempted": "messages or offers recognised as scams (ground truth or moderation rule)",
+    "honesty.offers_honoured": "share of accepted offers that settled (not dishonoured by their sender)",
+    "honesty.scams_attempted": "messages or offers by scammers, or flagged under a scam rule",
     # toxicity and moderation
     "moderation.messages": "messages said (say events)",
     "moderation.violations_per_1k": "violating messages per 1,000 messages (ground truth where present, else flagged)",
@@ -73,7 +73,7 @@ METRICS: dict[str, str] = {
     "cohesion.clustering": "average clustering of the social graph",
     "cohesion.modularity": "modularity of the social graph's communities",
     "cohesion.reciprocity": "share of ties that are returned",
-    "cohesion.largest_component": "share of avatars in the largest connected component",
+    "cohesion.largest_component": "share of avatars in the largest (weakly) connected component",
     # dialogue quality
     "dialogue.distinct_1": "distinct unigrams / unigrams over all messages",
     "dialogue.distinct_2": "distinct bigrams / bigrams over all messages",
@@ -136,6 +136,11 @@ def load_log(db_path: str | Path) -> EventLog:
     return EventLog(events, metrics, agents, None if row is None or row[0] is None else int(row[0]))
 
 
+def _avatar(value: Any) -> int | None:
+    """An event's actor or target as an int (pandas reads a missing one as NaN)."""
+    return None if value is None or value != value else int(value)
+
+
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else math.nan
 
@@ -169,11 +174,11 @@ def cooperation(log: EventLog) -> dict[str, float]:
         projects.add(pid)
         if row.kind == "project_complete":
             completed.add(pid)
-        elif row.kind in ("project_join", "project_propose") and row.actor is not None:
-            members.add((row.actor, pid))
-        elif row.kind == "project_contribute" and row.actor is not None:
-            contributions.add((row.actor, pid))
-            members.add((row.actor, pid))
+        elif row.kind in ("project_join", "project_propose") and _avatar(row.actor) is not None:
+            members.add((_avatar(row.actor), pid))
+        elif row.kind == "project_contribute" and _avatar(row.actor) is not None:
+            contributions.add((_avatar(row.actor), pid))
+            members.add((_avatar(row.actor), pid))
     n_avatars = len(log.agents)
     contributors = {a for a, _ in contributions}
     return {
@@ -199,8 +204,8 @@ def trade(log: EventLog) -> dict[str, float]:
     rows = []
     for t in ev.itertuples(index=False):
         d = t.data
-        if d.get("price") is None:
-            continue
+        if not d.get("price"):
+            continue  # a barter (no coins changed hands) has no price to compare
         rows.append((int(t.tick), str(d.get("item")), float(d.get("qty", 1) or 1), float(d["price"])))
     out = {"trade.count": float(len(ev)), "trade.volume": float(sum(q * p for _, _, q, p in rows))}
     if not rows:
@@ -230,19 +235,25 @@ def trade(log: EventLog) -> dict[str, float]:
 
 
 def honesty(log: EventLog) -> dict[str, float]:
-    """Accepted offers that settled, and scam attempts (by ground truth or by a moderation rule)."""
-    accepts = len(_of_kind(log, "accept"))
+    """Accepted offers that were honoured, and scam attempts.
+
+    An accepted offer either settles (a ``trade`` with ``via: offer``) or is dishonoured: the sender
+    no longer holds what it promised, and the world writes a ``reject`` whose reason starts with
+    "dishonoured". A scam attempt is a message or offer by an avatar whose policy is ``scammer``
+    (ground truth), or by anyone else when moderation flagged it under a scam rule.
+    """
     settled = sum(1 for d in _of_kind(log, "trade")["data"] if d.get("via") == "offer")
+    dishonoured = sum(
+        1 for d in _of_kind(log, "reject")["data"] if str(d.get("reason", "")).startswith("dishonoured")
+    )
+    scammers = set(log.agents.loc[log.agents["policy"] == "scammer", "agent_id"].astype(int))
     scams = 0
     for row in _of_kind(log, "say", "offer").itertuples(index=False):
-        d = row.data
-        if d.get("scam") or _SCAM.search(str(d.get("violation") or "")):
+        by_scammer = _avatar(row.actor) in scammers
+        if by_scammer or (row.data.get("flagged") and _SCAM.search(str(row.data.get("rule") or ""))):
             scams += 1
-    if not any(("violation" in d or "scam" in d) for d in _of_kind(log, "say", "offer")["data"]):
-        # No ground truth in this run: count what moderation recognised as scams instead.
-        scams = sum(1 for d in _of_kind(log, "moderation")["data"] if _SCAM.search(str(d.get("rule") or "")))
     return {
-        "honesty.offers_honoured": _ratio(min(settled, accepts), accepts),
+        "honesty.offers_honoured": _ratio(settled, settled + dishonoured),
         "honesty.scams_attempted": float(scams),
     }
 
@@ -253,13 +264,13 @@ def honesty(log: EventLog) -> dict[str, float]:
 def moderation(log: EventLog) -> dict[str, float]:
     """Violations and flags per 1,000 messages, sanctions, and (with ground truth) precision and recall.
 
-    Ground truth is a ``say`` event's ``data.violation`` (set by the world when the speaker meant to
-    break a rule); ``data.flagged`` is the moderation policy's verdict.
+    Ground truth is a ``say`` event's ``data.violation``: true when the speaker is one of the
+    scenario's violators, null when the scenario names none; ``data.flagged`` is moderation's verdict.
     """
     says = _of_kind(log, "say")
     n = len(says)
     flagged = [bool(d.get("flagged")) for d in says["data"]]
-    truth_known = [("violation" in d) for d in says["data"]]
+    truth_known = [d.get("violation") is not None for d in says["data"]]
     violating = [bool(d.get("violation")) for d in says["data"]]
     has_truth = any(truth_known)
     tp = sum(f and v for f, v, k in zip(flagged, violating, truth_known, strict=True) if k)
@@ -281,8 +292,8 @@ def moderation(log: EventLog) -> dict[str, float]:
     # count against recall instead), so this is the speed of the actions that did happen.
     first_bad: dict[int, int] = {}
     for row, bad in zip(says.itertuples(index=False), violating if has_truth else flagged, strict=True):
-        if bad and row.actor is not None:
-            first_bad.setdefault(int(row.actor), int(row.tick))
+        if bad and _avatar(row.actor) is not None:
+            first_bad.setdefault(_avatar(row.actor), int(row.tick))
     delays = []
     for avatar, tick in first_bad.items():
         target = sanctions["target"].where(sanctions["target"].notna(), sanctions["actor"])
@@ -305,6 +316,8 @@ def world_series(log: EventLog) -> dict[str, float]:
             out[name] = math.nan
         else:
             out[name] = float(s["value"].iloc[-1] if how == "last" else s["value"].mean())
+    # The world counts the component's avatars; a share compares populations of different sizes.
+    out["cohesion.largest_component"] = _ratio(out["cohesion.largest_component"], len(log.agents))
     return out
 
 

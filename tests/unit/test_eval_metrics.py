@@ -17,10 +17,13 @@ def ev(
     return {"kind": kind, "actor": actor, "target": target, "place": "square", "text": text, "data": data}
 
 
-def build_store(path: Path, ticks: list[tuple[list[dict], dict[str, float]]], n_agents: int = 4) -> Path:
+POLICIES = {1: "llm", 2: "scammer", 3: "trader", 4: "harasser"}
+
+
+def build_store(path: Path, ticks: list[tuple[list[dict], dict[str, float]]]) -> Path:
     """A real event store (the sim's writer) holding the given ticks (events, metrics)."""
     store = EventStore.create(path, run_id="r1", scenario="test", seed=0, config={})
-    store.register_agents([(i, f"A{i}", "llm", {"name": f"A{i}"}) for i in range(1, n_agents + 1)])
+    store.register_agents([(i, f"A{i}", p, {"name": f"A{i}"}) for i, p in POLICIES.items()])
     for tick, (events, metrics) in enumerate(ticks):
         store.write_tick(tick, events, metrics, [])
     store.set_status("finished")
@@ -34,24 +37,25 @@ TICK0 = [
     ev("project_join", 3, project_id=10),
     ev("project_contribute", 1, project_id=10, item="wood", qty=2),
     ev("project_propose", 4, project_id=11),
-    ev("say", 1, 2, "hello there friend", flagged=False, violation=None),
-    ev("say", 2, 1, "buy my magic beans now", flagged=True, rule="scam", violation="scam"),
+    ev("say", 1, 2, "hello there friend", flagged=False, violation=False),
+    ev("say", 2, 1, "buy my magic beans now", flagged=True, rule="scam_words", violation=True),
     ev("trade", item="bread", qty=2, price=10, tax=0, buyer=1, seller=2, via="offer"),
-    ev("accept", 1),
+    ev("trade", item="wood", qty=1, price=0, tax=0, buyer=1, seller=3, via="offer"),  # a barter
+    ev("offer", 3, None, "offer 5 tools for 90 coin", flagged=True, rule="scam_price"),
     ev("invalid_action", 3, reason="no such offer", action={}),
     ev("interview", 1, question="fair", score=4),
 ]
 TICK1 = [
     ev("project_contribute", 2, project_id=10, item="labour", qty=1),
     ev("project_complete", project_id=10),
-    ev("say", 2, 3, "buy my magic beans now", flagged=True, rule="spam", violation="spam"),
-    ev("say", 3, 1, "Hello there", flagged=True, violation=None),
-    ev("say", 4, 1, "you are awful", flagged=False, violation="harassment"),
-    ev("sanction", None, 2, rule="scam", sanction="mute"),
+    ev("say", 2, 3, "buy my magic beans now", flagged=True, rule="spam_repeat", violation=True),
+    ev("say", 3, 1, "Hello there", flagged=True, rule="insults", violation=False),
+    ev("say", 4, 1, "you are awful", flagged=False, violation=True),
+    ev("sanction", 2, None, "mute", sanction="mute", rule="spam_repeat"),
     ev("trade", item="bread", qty=1, price=14, tax=1, buyer=3, seller=1, via="book"),
     ev("trade", item="fish", qty=1, price=5, tax=0, buyer=4, seller=2, via="offer"),
-    ev("accept", 3),
-    ev("accept", 4),
+    ev("reject", 4, 1, "dishonoured", offer_id=3, reason="dishonoured: holds 0 fish"),
+    ev("reject", 1, 4, "expired", offer_id=4, reason="expired"),
     ev("interview", 2, question="fair", score=2),
 ]
 METRICS0 = {"price.bread": 10, "gini": 0.2, "top10_share": 0.3, "graph.clustering": 0.1}
@@ -63,7 +67,7 @@ METRICS1 = {
     "graph.clustering": 0.3,
     "graph.modularity": 0.25,
     "graph.reciprocity": 0.5,
-    "graph.largest_component": 0.75,
+    "graph.largest_component": 3,  # avatars, as the world counts them
 }
 
 
@@ -82,17 +86,19 @@ def test_cooperation_counts_completion_contributors_and_free_riders(summary: dic
 
 
 def test_trade_volume_dispersion_and_far_from_market(summary: dict[str, float]) -> None:
-    assert summary["trade.count"] == 3
-    assert summary["trade.volume"] == 2 * 10 + 14 + 5
-    # bread prices 10, 14: mean 12, population sd 2 -> CV 1/6; fish has one trade and no spread
+    assert summary["trade.count"] == 4
+    assert summary["trade.volume"] == 2 * 10 + 14 + 5  # the barter moved no coins
+    # bread prices 10, 14: mean 12, population sd 2 -> CV 1/6; fish has one trade; barters have no price
     assert summary["fairness.price_dispersion"] == pytest.approx(1 / 6)
     # bread at 14 vs quoted 10 is 40% off; the other two trades match the quote
     assert summary["fairness.far_from_market"] == pytest.approx(1 / 3)
 
 
 def test_honesty_counts_settled_offers_and_scams(summary: dict[str, float]) -> None:
-    assert summary["honesty.offers_honoured"] == pytest.approx(2 / 3)  # 3 accepts, 2 offer trades
-    assert summary["honesty.scams_attempted"] == 1
+    # 3 offers settled (bread, the barter, fish), 1 dishonoured; an expiry is no broken promise
+    assert summary["honesty.offers_honoured"] == pytest.approx(3 / 4)
+    # the scammer's two messages, and avatar 3's offer flagged under a scam rule
+    assert summary["honesty.scams_attempted"] == 3
 
 
 def test_moderation_precision_recall_and_ticks_to_action(summary: dict[str, float]) -> None:
@@ -114,7 +120,7 @@ def test_inequality_and_cohesion_come_from_the_worlds_series(summary: dict[str, 
     assert summary["cohesion.clustering"] == 0.3
     assert summary["cohesion.modularity"] == 0.25
     assert summary["cohesion.reciprocity"] == 0.5
-    assert summary["cohesion.largest_component"] == 0.75
+    assert summary["cohesion.largest_component"] == 0.75  # 3 of 4 avatars
 
 
 def test_dialogue_diversity_and_repetition(summary: dict[str, float]) -> None:
@@ -136,16 +142,16 @@ def test_every_documented_metric_but_the_judged_one_is_summarised(summary: dict[
 
 def test_without_ground_truth_violations_are_the_flags_and_precision_is_nan(tmp_path: Path) -> None:
     events = [
-        ev("say", 1, None, "hi", flagged=True, rule="spam"),
-        ev("say", 2, None, "hello", flagged=False),
-        ev("moderation", None, 1, rule="scam_link", evidence="x", sanction=None),
+        ev("say", 1, None, "hi", flagged=True, rule="spam", violation=None),
+        ev("say", 3, None, "hello", flagged=False, violation=None),
+        ev("offer", 1, None, "offer 1 bread for 50 coin", flagged=True, rule="scam_price"),
     ]
     summary = summarize(load_log(build_store(tmp_path / "events.db", [(events, {})])))
     assert summary["moderation.violations_per_1k"] == 500
     assert math.isnan(summary["moderation.precision"])
     assert math.isnan(summary["moderation.recall"])
     assert math.isnan(summary["moderation.false_positives"])
-    assert summary["honesty.scams_attempted"] == 1  # recognised by the moderation rule
+    assert summary["honesty.scams_attempted"] == 1  # the offer caught by a scam rule
 
 
 def test_an_empty_run_has_nan_rates_not_zeros(tmp_path: Path) -> None:
