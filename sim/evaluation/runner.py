@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import UserError
-from sim.evaluation.metrics import load_log, summarize
+from sim.evaluation.metrics import LLM_METRICS, load_log, summarize
 from sim.evaluation.report import results_frame, write_report, write_results
 from sim.evaluation.sweep import RunSpec, Sweep, expand, load_sweep
 from sim.llm.protocol import LanguageModel
@@ -302,17 +302,42 @@ def _start_pool(ray_address: str | None, sweep: Sweep, llm: dict[str, Any]) -> A
     )
 
 
+def _needs_pool(sweep: Sweep, specs: Sequence[RunSpec]) -> bool:
+    """Whether any run, the survey or a judged metric needs the model (rule-only sweeps skip the pool)."""
+    from sim.config import load_scenario
+    from sim.model import needs_llm
+
+    if sweep.survey or any(m in LLM_METRICS for m in sweep.metrics):
+        return True
+    for spec in specs:
+        try:
+            if needs_llm(load_scenario(spec.scenario, list(spec.overrides))):
+                return True
+        except UserError:
+            continue  # that run fails on its own and is reported
+    return False
+
+
 def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None = None) -> None:
     """CLI: run a sweep with one shared pool; prints the report path on the last line of stdout."""
     import ray
 
+    from sim.llm.pool import ensure_ray
+
     parsed = load_sweep(sweep)
     out = out or Path("evals") / parsed.name
-    pool = _start_pool(ray_address, parsed, _scenario_llm(parsed, sweep))
+    pool = None
+    if _needs_pool(parsed, expand(parsed, sweep)):
+        pool = _start_pool(ray_address, parsed, _scenario_llm(parsed, sweep))
+    else:
+        ensure_ray(ray_address, num_cpus=os.cpu_count() or 1)
     try:
-        frame = run_sweep(sweep, out, lm=pool, backend="ray", telemetry=pool.telemetry)
+        frame = run_sweep(
+            sweep, out, lm=pool, backend="ray", telemetry=pool.telemetry if pool is not None else None
+        )
     finally:
-        pool.shutdown()
+        if pool is not None:
+            pool.shutdown()
         ray.shutdown()
     failed = int((frame["status"] != "finished").sum())
     print(f"{len(frame) - failed} runs finished, {failed} failed; results in {out / 'results.parquet'}")

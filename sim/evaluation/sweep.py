@@ -168,7 +168,8 @@ def format_override(key: str, value: Any) -> str:
     """``key=value`` as ``sim.config.load_scenario`` reads it: the value written as YAML flow text."""
     if isinstance(value, str):
         return f"{key}={value}"
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=True).strip()
+    # One line however long (a list of roles): keys and report labels must not wrap.
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=True, width=1 << 30).strip()
     text = text.removesuffix("...").strip()  # safe_dump ends a bare scalar with a document marker
     return f"{key}={text}"
 

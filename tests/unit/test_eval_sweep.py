@@ -96,8 +96,16 @@ def test_missing_file_and_bad_yaml_are_user_errors(tmp_path: Path) -> None:
         load_sweep(bad)
 
 
-def test_shipped_sweeps_are_valid() -> None:
+def test_every_run_of_every_shipped_sweep_is_a_valid_scenario() -> None:
+    from sim.config import load_scenario
+
     paths = sorted(Path("configs/eval").glob("*.yaml"))
     assert {p.name for p in paths} >= {"tax_policy.yaml", "moderation_strictness.yaml", "llm_vs_rule.yaml"}
     for path in paths:
-        assert expand(load_sweep(path), path)
+        specs = expand(load_sweep(path), path)
+        assert specs
+        for spec in specs:
+            load_scenario(
+                spec.scenario, [*spec.overrides, f"run.seed={spec.seed}", f"run.ticks={spec.ticks}"]
+            )
+            assert "\n" not in spec.setting
