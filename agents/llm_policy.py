@@ -13,7 +13,6 @@ is in the prompt, and the text is cleaned (one line, no speaker prefix, bounded 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,22 +22,13 @@ from agents.conversation import Conversation
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import choose_prompt, persona_prompt, rules_prompt, speech_prompt
 from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
+from sim.llm.seeding import request_seed
 from world.types import Action, Observation
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
 
-__all__ = ["LLMPolicy", "SpeechSettings", "clean_speech", "request_seed"]
-
-
-try:  # the LLM layer's own derivation, so engine, pool and agents agree on seeds
-    from sim.llm.seeding import request_seed
-except ImportError:  # pragma: no cover - only while the LLM layer is being written
-
-    def request_seed(run_seed: int, tick: int, agent_id: int, salt: str = "") -> int:
-        """A 63-bit seed from (run seed, tick, agent id, salt), stable across processes."""
-        digest = hashlib.blake2b(f"{run_seed}:{tick}:{agent_id}:{salt}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") >> 1
+__all__ = ["LLMPolicy", "SpeechSettings", "clean_speech"]
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
         replicas=cfg.llm.replicas,
         model=cfg.llm.model,
         device=cfg.llm.device,
+        dtype=cfg.llm.dtype,
         ray_address=ray_address,
         max_batch_size=cfg.llm.max_batch_size,
         max_wait_ms=cfg.llm.max_wait_ms,
