@@ -559,9 +559,12 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> tuple[dict, set[str
                 if last:
                     node[part] = value
                 else:
-                    if not isinstance(node.get(part), dict | list):
-                        node[part] = {}
-                    node = node[part]
+                    child = node.get(part)
+                    if child is None:
+                        child = node[part] = {}
+                    elif not isinstance(child, dict | list):
+                        raise UserError(f"--set {item}: {'.'.join(parts[: i + 1])} is not a mapping")
+                    node = child
             else:
                 raise UserError(f"--set {item}: {'.'.join(parts[:i])} is not a mapping")
         keys.add(".".join(parts))
