@@ -221,6 +221,14 @@ class CollaboratorPolicy(RulePolicy):
     """Contribute to projects it joined, join open ones, propose one when none is open."""
 
     name = "collaborator"
+    # Chance per tick to propose when nothing is open: if every collaborator proposed at once,
+    # all but ``max_active`` proposals would be refused.
+    propose_rate = 0.1
+
+    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+        """Draw whether to propose this tick (seeded), then score the options."""
+        self._propose = ctx.random.random() < self.propose_rate
+        return super().decide(avatar, ctx)
 
     def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
         """Projects first, gathering for them next."""
@@ -230,7 +238,7 @@ class CollaboratorPolicy(RulePolicy):
         return {
             "project_contribute": 5.0,
             "project_join": 4.0,
-            "project_propose": 1.5 if not obs.projects else 0.0,
+            "project_propose": 1.5 if self._propose and not obs.projects else 0.0,
             "gather": 2.0,
             "move": 1.0,
             "rest": 0.5,
