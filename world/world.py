@@ -487,6 +487,8 @@ class World(ActionHandlers):
             "last_moderation": dict(self._last_mod),
             "graph_cache": dict(self._graph_cache),
             "graph_tick": self._graph_tick,
+            # Whether the cache describes the current ties (the version counter is not saved).
+            "graph_fresh": self._graph_version == self.social.version,
         }
         # A JSON round trip detaches the copy from live objects and proves it is JSON-safe.
         return json.loads(json.dumps(state))
@@ -513,3 +515,4 @@ class World(ActionHandlers):
         self._last_mod = s["last_moderation"]
         self._graph_cache = s["graph_cache"]
         self._graph_tick = s["graph_tick"]
+        self._graph_version = self.social.version if s["graph_fresh"] else -1
