@@ -54,10 +54,13 @@ def _account(log: EventLog, agent_id: int) -> str:
         1 for d in ev.loc[ev["kind"] == "trade", "data"] if agent_id in (d.get("buyer"), d.get("seller"))
     )
     contributed = int((mine["kind"] == "project_contribute").sum())
-    sanctioned = int(((ev["kind"] == "sanction") & (ev["target"] == agent_id)).sum())
+    sanctioned = int(((ev["kind"] == "sanction") & (ev["actor"] == agent_id)).sum())
+    coins = log.final_coins.get(agent_id)
+    wealth = f" You ended with {coins:.0f} coins." if coins is not None else ""
     return (
         f"The day is over. You sent {said} messages, took part in {trades} trades, "
         f"contributed {contributed} times to community projects and were sanctioned {sanctioned} times."
+        + wealth
     )
 
 

@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ class EventLog:
     metrics: pd.DataFrame  # tick, name, value
     agents: pd.DataFrame  # agent_id, name, policy, persona (dict)
     last_tick: int | None
+    final_coins: dict[int, float] = field(default_factory=dict)  # each avatar's coins at its last state
 
 
 def load_log(db_path: str | Path) -> EventLog:
@@ -129,11 +130,16 @@ def load_log(db_path: str | Path) -> EventLog:
         metrics = pd.read_sql_query("SELECT tick, name, value FROM metrics ORDER BY tick", conn)
         agents = pd.read_sql_query("SELECT agent_id, name, policy, persona_json FROM agents", conn)
         row = conn.execute("SELECT last_tick FROM runs").fetchone()
+        coins = conn.execute(
+            "SELECT s.agent_id, s.coins FROM agent_state s JOIN (SELECT agent_id, MAX(tick) AS t"
+            " FROM agent_state GROUP BY agent_id) m ON s.agent_id = m.agent_id AND s.tick = m.t"
+        ).fetchall()
     finally:
         conn.close()
     events["data"] = [json.loads(s) if s else {} for s in events.pop("data_json")]
     agents["persona"] = [json.loads(s) if s else {} for s in agents.pop("persona_json")]
-    return EventLog(events, metrics, agents, None if row is None or row[0] is None else int(row[0]))
+    last = None if row is None or row[0] is None else int(row[0])
+    return EventLog(events, metrics, agents, last, {int(a): float(c) for a, c in coins if c is not None})
 
 
 def _avatar(value: Any) -> int | None:

@@ -55,7 +55,7 @@ def make_store(path: Path) -> Path:
         {"kind": "say", "actor": 2, "text": "Buy low, sell high.", "data": {}},
         {"kind": "say", "actor": 2, "text": "Deal?", "data": {}},
     ]
-    store.write_tick(0, says, {"messages": 3}, [])
+    store.write_tick(0, says, {"messages": 3}, [(1, "plaza", 0, 0, 12, {}), (2, "plaza", 0, 0, 30, {})])
     store.close()
     return path
 
@@ -89,6 +89,7 @@ def test_survey_prompt_puts_the_persona_first_and_the_question_last(tmp_path: Pa
     assert ada.messages[1].content.startswith("You are Ada, a 30-year-old baker.")
     assert ada.messages[-1].content.endswith("Question: Was the market fair?")
     assert "You sent 1 messages" in ada.messages[-1].content
+    assert "You ended with 12 coins." in ada.messages[-1].content
 
 
 def test_persona_consistency_is_the_mean_probability_of_yes(tmp_path: Path) -> None:
