@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -139,12 +140,20 @@ def execute_run(
 
 
 class _Progress:
-    """A progress bar over runs on stderr: done, running, failed, and the time left."""
+    """Progress over runs on stderr: done, running, failed, and the time left.
+
+    A live bar on a terminal; elsewhere (a log file, CI) one plain line per finished run, since a
+    live bar only draws on a terminal.
+    """
 
     def __init__(self, total: int, done: int, enabled: bool) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
+        self._total, self._started = total, time.monotonic()
+        self._first_done = done
+        self._plain = enabled and not console.is_terminal
         self._bar = Progress(
             TextColumn("eval"),
             BarColumn(),
@@ -152,15 +161,20 @@ class _Progress:
             TextColumn("{task.fields[counts]}"),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
+            console=console,
+            disable=not enabled or self._plain,
         )
         self._task = self._bar.add_task("eval", total=total, completed=done, counts="")
         self._bar.start()
 
-    def update(self, done: int, running: int, failed: int) -> None:
+    def update(self, done: int, running: int, failed: int, finished: str | None = None) -> None:
         counts = f"done {done} · running {running} · failed {failed}"
         self._bar.update(self._task, completed=done, counts=counts)
+        if self._plain and finished is not None:
+            new = done - self._first_done
+            rate = new / max(time.monotonic() - self._started, 1e-9)
+            eta = (self._total - done) / rate if rate > 0 else float("nan")
+            print(f"eval {done}/{self._total} ({finished}) {counts} · ETA {eta:.0f} s", file=sys.stderr)
 
     def close(self) -> None:
         self._bar.stop()
@@ -259,7 +273,8 @@ def run_sweep(
             counts["done"] += 1
             counts["failed"] += record.get("status") == "failed"
         counts["running"] = running
-        bar.update(counts["done"], counts["running"], counts["failed"])
+        finished = None if record is None else f"{record['spec']['key']} {record.get('status')}"
+        bar.update(counts["done"], counts["running"], counts["failed"], finished)
 
     try:
         dispatch = {"ray": _dispatch_ray, "inline": _dispatch_inline}[backend]
