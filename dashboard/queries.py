@@ -105,8 +105,10 @@ class RunInfo:
     @property
     def label(self) -> str:
         """``run_id - status - tick N`` for the run picker."""
-        tick = "no ticks yet" if self.last_tick is None else f"tick {self.last_tick}"
-        return f"{self.run_id} - {self.status}" + ("" if self.error else f" - {tick}")
+        if self.error or self.live:  # a live run's tick would be stale at once: the panel caption has it
+            return f"{self.run_id} - {self.status}"
+        tick = "no ticks" if self.last_tick is None else f"tick {self.last_tick}"
+        return f"{self.run_id} - {self.status} - {tick}"
 
     @property
     def live(self) -> bool:

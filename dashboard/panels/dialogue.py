@@ -31,12 +31,14 @@ def render(ctx: PanelContext) -> None:
     agents = queries.agents_table(ctx.conn)
     names = dict(zip(agents["agent_id"], agents["name"], strict=True))
     f1, f2, f3 = st.columns([2, 2, 1])
-    avatar = f1.selectbox(
+    # -1 stands for "all": Streamlit shows a None option as an empty "Choose an option" box.
+    choice = f1.selectbox(
         "Avatar",
-        [None, *names],
-        format_func=lambda a: "all avatars" if a is None else f"{names[a]} ({a})",
+        [-1, *names],
+        format_func=lambda a: "all avatars" if a == -1 else f"{names[a]} ({a})",
         key="dlg_avatar",
     )
+    avatar = None if choice == -1 else int(choice)
     place = f2.text_input("Place", value="", key="dlg_place", placeholder="all places").strip() or None
     flagged_only = f3.toggle("Moderated only", key="dlg_flagged")
 

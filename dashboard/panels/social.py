@@ -137,23 +137,22 @@ def render(ctx: PanelContext) -> None:
                 f"Drawing the {MAX_DRAWN} most connected of {len(tally.strength):,} avatars,"
                 f" each with its {TIES_PER_AVATAR} strongest ties."
             )
+        # One dataset for both layers (see world_map: Streamlit draws one layer per distinct dataset).
+        data = pd.concat([edge_frame.assign(layer="tie"), nodes.assign(layer="avatar")], ignore_index=True)
+        base = alt.Chart(data).encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None))
         lines = (
-            alt.Chart(edge_frame)
+            base.transform_filter(alt.datum.layer == "tie")
             .mark_rule(color="gray")
             .encode(
-                x=alt.X("x:Q", axis=None),
-                y=alt.Y("y:Q", axis=None),
                 x2="x2:Q",
                 y2="y2:Q",
                 opacity=alt.Opacity("weight:Q", legend=None, scale=alt.Scale(range=[0.1, 0.6])),
             )
         )
         dots = (
-            alt.Chart(nodes)
+            base.transform_filter(alt.datum.layer == "avatar")
             .mark_circle()
             .encode(
-                x="x:Q",
-                y="y:Q",
                 color=alt.Color("community:N", title="community"),
                 size=alt.Size("ties:Q", legend=None, scale=alt.Scale(range=[30, 400])),
                 tooltip=["name:N", "community:N", "ties:Q"],

@@ -74,27 +74,39 @@ def render(ctx: PanelContext) -> None:
         if colour_by == "role"
         else alt.Color("coins:Q", title="coins", scale=alt.Scale(scheme="viridis"))
     )
+    # One dataset with a "layer" column, each layer filtering its rows: Streamlit's Vega-Lite renderer
+    # draws only one of the layers when they carry different datasets.
+    data = pd.concat(
+        [
+            avatars[["name", "role", "place", "coins", "px", "py"]].assign(layer="avatar", avatars=0),
+            places[["place", "px", "py", "avatars"]].assign(layer="place"),
+        ],
+        ignore_index=True,
+    )
+    # The same domain on both axes, so a crowd is round and distances read the same either way.
+    lo = float(min(data["px"].min(), data["py"].min())) - 2.0
+    hi = float(max(data["px"].max(), data["py"].max())) + 2.0
+    square = alt.Scale(domain=[lo, hi], zero=False, nice=False)
+    base = alt.Chart(data).encode(
+        x=alt.X("px:Q", axis=None, scale=square), y=alt.Y("py:Q", axis=None, scale=square)
+    )
+    rings = (
+        base.transform_filter(alt.datum.layer == "place")
+        .mark_circle(opacity=0.12, color="gray")
+        .encode(size=alt.Size("avatars:Q", legend=None, scale=alt.Scale(range=[400, 6000])))
+    )
     dots = (
-        alt.Chart(avatars)
+        base.transform_filter(alt.datum.layer == "avatar")
         .mark_circle(size=point_size(len(avatars)), opacity=0.75 if len(avatars) < 2000 else 0.45)
         .encode(
-            x=alt.X("px:Q", axis=None),
-            y=alt.Y("py:Q", axis=None),
             color=colour,
             tooltip=["name:N", "role:N", "place:N", alt.Tooltip("coins:Q", format=",.1f")],
         )
     )
-    rings = (
-        alt.Chart(places)
-        .mark_circle(opacity=0.12, color="gray")
-        .encode(
-            x="px:Q", y="py:Q", size=alt.Size("avatars:Q", legend=None, scale=alt.Scale(range=[400, 6000]))
-        )
-    )
     labels = (
-        alt.Chart(places)
+        base.transform_filter(alt.datum.layer == "place")
         .mark_text(dy=-14, fontWeight="bold")
-        .encode(x="px:Q", y="py:Q", text=alt.Text("place:N"))
+        .encode(text=alt.Text("place:N"))
     )
     st.altair_chart((rings + dots + labels).properties(height=520), width="stretch")
     st.dataframe(

@@ -30,7 +30,7 @@ def tick_rows(t: int) -> tuple[list[tuple[Any, ...]], dict[str, float], list[tup
     n = len(NAMES)
     events: list[tuple[Any, ...]] = []
     for i in range(n):
-        j = (i + 1 + t) % n or 1
+        j = (i + 1 + t % (n - 1)) % n  # never the speaker
         flagged = (t + i) % 7 == 0
         data = {
             "flagged": flagged,

@@ -174,6 +174,9 @@ def _open(url: str):  # type: ignore[no-untyped-def]
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # JavaScript errors (a chart Vega-Lite cannot draw, say) do not show as Streamlit exceptions.
+    page.js_errors = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
     page.goto(url)
     page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
     # A reload would wipe this: checking it at the end proves updates came without one.
@@ -187,11 +190,17 @@ def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
     ).click()
     page.get_by_role("heading", name=panel).wait_for(timeout=30_000)
     page.get_by_text(PANEL_MARKERS[panel]).first.wait_for(timeout=30_000)
+    # Until the rerun ends, the previous panel's elements linger, marked stale: wait them out.
+    page.wait_for_function(
+        'document.querySelectorAll(\'[data-testid="stMain"] [data-stale="true"]\').length === 0',
+        timeout=30_000,
+    )
 
 
 def _assert_no_exception(page) -> None:  # type: ignore[no-untyped-def]
     assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
     assert "Traceback" not in page.inner_text("body")
+    assert page.js_errors == []
 
 
 def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]

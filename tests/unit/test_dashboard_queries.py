@@ -41,7 +41,8 @@ def test_list_runs_newest_first_with_status_and_broken_folders(tmp_path: Path) -
     assert (by_id["new"].status, by_id["new"].last_tick, by_id["new"].live) == ("running", 2, True)
     assert by_id["broken"].status == "broken"
     assert "no events.db" in (by_id["broken"].error or "")
-    assert by_id["new"].label == "new - running - tick 2"
+    assert by_id["new"].label == "new - running"
+    assert by_id["old"].label == "old - finished - tick 1"
     assert [r.run_id for r in infos] == ["new", "old", "broken"]  # newest first, unreadable last
     assert queries.list_runs(tmp_path / "missing") == []
 
