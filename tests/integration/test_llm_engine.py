@@ -1,0 +1,161 @@
+"""The real embedded model: batching, prefix reuse, sampling, stop strings, choose, context limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sim.llm.engine import Engine
+from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
+
+pytestmark = pytest.mark.slow
+
+RULES = "You live in a small town with a market, a farm and a plaza. Each turn you pick one action."
+
+
+def _gen(persona: str, situation: str, **kw) -> GenerateRequest:
+    args = {"max_new_tokens": 20, "temperature": 0.0, **kw}
+    return GenerateRequest(
+        (Message("system", RULES), Message("user", persona), Message("user", situation)), **args
+    )
+
+
+def test_embedded_model_loads_offline_from_the_installed_package():
+    code = (
+        "from sim.llm.engine import Engine\n"
+        "e = Engine('smollm2-135m', max_batch_size=2)\n"
+        "from sim.llm.protocol import GenerateRequest, Message\n"
+        "print(e.generate([GenerateRequest((Message('user','Say hi'),), max_new_tokens=4, temperature=0)])[0].completion_tokens)"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= 1
+
+
+def test_greedy_output_is_the_same_alone_and_inside_a_batch_of_mixed_lengths(engine_fp32):
+    reqs = [
+        _gen("You are Ann, a baker.", "Say hello to Bob."),
+        _gen("You are Carl, a very old miner who loves gold and long stories about the mountains.", "Plans?"),
+        _gen("You are Dee.", "Hi"),
+        GenerateRequest((Message("user", "Name three fruits."),), max_new_tokens=12, temperature=0.0),
+    ]
+    engine_fp32.prefix_cache.clear()
+    alone = [engine_fp32.generate([r])[0].text for r in reqs]
+    engine_fp32.prefix_cache.clear()
+    batched = [c.text for c in engine_fp32.generate(reqs)]
+    assert batched == alone
+    assert all(t.strip() for t in alone)
+
+
+def test_prefix_cache_changes_nothing_but_the_work_done(engine_fp32):
+    reqs = [
+        _gen(f"You are avatar {i}, a farmer.", f"Tick {t}: what now?") for t in range(2) for i in range(3)
+    ]
+    no_cache = Engine("smollm2-135m", device="cpu", dtype="float32", prefix_cache=False)
+    expected = [c.text for c in no_cache.generate(reqs)]
+    engine_fp32.prefix_cache.clear()
+    first = engine_fp32.generate(reqs)
+    again = engine_fp32.generate(reqs)
+    assert [c.text for c in first] == expected == [c.text for c in again]
+    assert all(c.cached_tokens > 0 for c in again)  # the second call served every prefix from cache
+    assert again[0].cached_tokens == again[0].prompt_tokens - (
+        again[0].prompt_tokens - again[0].cached_tokens
+    )
+
+
+def test_same_seed_gives_the_same_text_and_other_seeds_vary(engine_fp32):
+    def sample(seed: int) -> str:
+        return engine_fp32.generate(
+            [_gen("You are Eve.", "Tell me about your day.", temperature=1.0, seed=seed)]
+        )[0].text
+
+    assert sample(42) == sample(42)
+    assert len({sample(s) for s in range(4)}) >= 3
+
+
+def test_stop_string_ends_generation_before_it(engine_fp32):
+    req = _gen("You are Finn.", "Describe the weather in one long sentence.", max_new_tokens=48, stop=("e",))
+    out = engine_fp32.generate([req])[0]
+    assert out.finish_reason == "stop"
+    assert "e" not in out.text
+    assert out.completion_tokens < 48
+
+
+def test_token_limit_is_respected(engine_fp32):
+    out = engine_fp32.generate([_gen("You are Gil.", "Tell a long story.", max_new_tokens=5)])[0]
+    assert out.completion_tokens == 5 and out.finish_reason == "length"
+
+
+CLEAR_CASES = [
+    ("You are starving and have bread in your bag.", ["sing a song", "go to sleep", "eat the bread"], 2),
+    ("You have not slept for three days; it is midnight and you are exhausted.",
+     ["sing a song", "go to sleep", "eat the bread"], 1),
+    ("Your friend is celebrating her birthday at the plaza and asks you for music.",
+     ["sing a song", "go to sleep", "eat the bread"], 0),
+    ("It is raining heavily and you are outside getting wet.", ["go inside", "dig a hole", "sell a fish"], 0),
+    ("A customer wants to buy your fish for a good price.", ["go inside", "dig a hole", "sell a fish"], 2),
+    ("You have 3 apples and you are hungry.", ["eat an apple", "buy a hammer", "talk to Bob"], 0),
+    ("Your roof is broken and you need a tool to fix it.", ["eat an apple", "buy a hammer", "talk to Bob"], 1),
+    ("Bob, your best friend, just arrived and waves at you.", ["eat an apple", "buy a hammer", "talk to Bob"], 2),
+]  # fmt: skip
+
+
+def _choose(situation: str, options, **kw) -> ChooseRequest:
+    msgs = (Message("system", RULES), Message("user", "You are Ann, a farmer."),
+            Message("user", f"{situation} What do you do?"))  # fmt: skip
+    return ChooseRequest(msgs, tuple(options), answer_prefix="I will", **kw)
+
+
+def test_choose_returns_one_probability_per_option_summing_to_one(engine_fp32):
+    [c] = engine_fp32.choose([_choose("You are hungry.", ["eat", "sleep", "dance", "run"])])
+    assert len(c.probs) == 4
+    assert sum(c.probs) == pytest.approx(1.0, abs=1e-6)
+    assert c.index == max(range(4), key=c.probs.__getitem__)
+
+
+def test_choose_picks_the_plainly_right_option_in_clear_cases(engine_fp32):
+    choices = engine_fp32.choose([_choose(s, o) for s, o, _ in CLEAR_CASES])
+    assert [c.index for c in choices] == [answer for _, _, answer in CLEAR_CASES]
+
+
+def test_choice_follows_the_situation_not_the_option_order(engine_fp32):
+    options = ["sing a song", "go to sleep", "eat the bread"]
+    hungry = engine_fp32.choose([_choose(CLEAR_CASES[0][0], options)])[0]
+    tired = engine_fp32.choose([_choose(CLEAR_CASES[1][0], options)])[0]
+    assert hungry.index != tired.index
+    reordered = engine_fp32.choose([_choose(CLEAR_CASES[0][0], list(reversed(options)))])[0]
+    assert reordered.probs == pytest.approx(tuple(reversed(hungry.probs)), abs=1e-4)
+
+
+def test_choose_is_the_same_alone_and_batched(engine_fp32):
+    reqs = [_choose(s, o) for s, o, _ in CLEAR_CASES[:4]]
+    alone = [engine_fp32.choose([r])[0].probs for r in reqs]
+    batched = [c.probs for c in engine_fp32.choose(reqs)]
+    for a, b in zip(alone, batched, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_prompt_longer_than_the_context_window_is_cut_from_the_left_keeping_the_system_prompt(engine_fp32):
+    system = Message("system", "RULE: always be kind.")
+    long_user = Message("user", "blah " * 400)
+    saved = engine_fp32.context_window
+    engine_fp32.context_window = 128
+    try:
+        prepared = engine_fp32._prepare((system, long_user, Message("user", "Now answer.")), reserve=8)
+        head = engine_fp32._prepare((system, Message("user", "x")), reserve=8).ids[:5]
+        assert len(prepared.ids) == 128 - 8
+        assert prepared.ids[:5] == head  # the system prompt survives the cut
+        out = engine_fp32.generate([GenerateRequest((system, long_user, Message("user", "Now answer.")),
+                                                    max_new_tokens=8, temperature=0)])[0]  # fmt: skip
+        assert out.prompt_tokens == 120 and out.completion_tokens >= 1
+    finally:
+        engine_fp32.context_window = saved
+
+
+def test_engine_rejects_wrong_request_types(engine_fp32):
+    with pytest.raises(ValueError, match=r"^requests:"):
+        engine_fp32.generate([_choose("x", ["a", "b"])])

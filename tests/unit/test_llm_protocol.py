@@ -1,0 +1,93 @@
+"""Request validation, model specs, prefix cache and seeds: pure logic, no model loaded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sim.llm.models import resolve
+from sim.llm.prefix_cache import PrefixCache
+from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
+from sim.llm.seeding import request_seed
+
+MSGS = (Message("user", "hi"),)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"messages": ()}, "messages"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"max_new_tokens": -3}, "max_new_tokens"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+        ({"repetition_penalty": 0}, "repetition_penalty"),
+        ({"stop": ("",)}, "stop"),
+    ],
+)
+def test_generate_request_rejects_bad_field_by_name(kwargs, field):
+    args = {"messages": MSGS, **kwargs}
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        GenerateRequest(**args)
+
+
+def test_message_role_is_checked():
+    with pytest.raises(ValueError, match=r"^messages.role:"):
+        Message("narrator", "x")
+
+
+def test_dict_messages_are_accepted():
+    r = GenerateRequest(messages=[{"role": "user", "content": "hi"}])
+    assert r.messages == (Message("user", "hi"),)
+
+
+@pytest.mark.parametrize("options", [(), ("only one",), tuple(f"o{i}" for i in range(27)), ("a", " ")])
+def test_choose_request_needs_2_to_26_nonempty_options(options):
+    with pytest.raises(ValueError, match=r"^options:"):
+        ChooseRequest(messages=MSGS, options=options)
+
+
+def test_choose_request_needs_messages():
+    with pytest.raises(ValueError, match=r"^messages:"):
+        ChooseRequest(messages=(), options=("a", "b"))
+
+
+@pytest.mark.parametrize("spec", ["no-such-model", "", "a b/c", "./does/not/exist"])
+def test_unknown_model_spec_names_the_model_field(spec):
+    with pytest.raises(ValueError, match=r"^model:"):
+        resolve(spec)
+
+
+def test_hub_id_and_embedded_spec_resolve_without_network():
+    assert resolve("HuggingFaceTB/SmolLM2-1.7B-Instruct").path == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert resolve("smollm2-135m").spec == "smollm2-135m"
+
+
+def _kv(n_tokens: int) -> tuple:
+    t = torch.zeros(1, 1, n_tokens, 4, dtype=torch.float32)  # 16 bytes a token, keys and values each
+    return ((t, t.clone()),)
+
+
+def test_prefix_cache_evicts_least_recently_used_within_its_byte_budget():
+    cache = PrefixCache(max_bytes=3 * 320)  # room for three 10-token entries
+    for key in [(1,), (2,), (3,)]:
+        cache.put(key, _kv(10))
+    assert cache.get((1,)) is not None  # (1,) is now the most recent
+    cache.put((4,), _kv(10))
+    assert (2,) not in cache and (1,) in cache and (3,) in cache and (4,) in cache
+    assert cache.bytes == 3 * 320 and cache.evictions == 1
+
+
+def test_prefix_cache_never_stores_an_entry_larger_than_the_budget():
+    cache = PrefixCache(max_bytes=100)
+    cache.put((1,), _kv(10))
+    assert len(cache) == 0 and cache.bytes == 0
+
+
+def test_request_seed_is_stable_and_distinct():
+    assert request_seed(7, 3, 11) == request_seed(7, 3, 11)
+    seeds = {request_seed(7, t, a, s) for t in range(5) for a in range(20) for s in ("", "talk")}
+    assert len(seeds) == 200
+    assert 0 <= request_seed(1, 2, 3) < 2**63
