@@ -443,6 +443,9 @@ def _check_references(cfg: ScenarioConfig) -> None:
     for i, rule in enumerate(cfg.moderation.rules):
         if rule.id in ids:
             raise _RefError(f"moderation.rules.{i}.id", f"duplicate rule id {rule.id!r}")
+        if rule.id in ("precision", "recall", "ticks_to_action"):
+            # moderation.<rule_id> metrics share a namespace with the ground-truth scores.
+            raise _RefError(f"moderation.rules.{i}.id", f"{rule.id!r} is reserved for a metric")
         ids.add(rule.id)
         if rule.kind in ("words", "harassment") and not rule.words:
             raise _RefError(f"moderation.rules.{i}.words", f"a {rule.kind} rule needs words")

@@ -115,6 +115,10 @@ def test_config_is_frozen():
             "moderation.rules.1.id: duplicate rule id 'r'",
         ),
         ("moderation:\n  rules: [{kind: repeat}]\n", "moderation.rules.0.id: required field is missing"),
+        (
+            "moderation:\n  rules: [{id: recall, kind: repeat}]\n",
+            "moderation.rules.0.id: 'recall' is reserved",
+        ),
         ("economy: [1, 2]\n", "economy: must be a mapping"),
         ("- just\n- a list\n", "(root): must be a mapping of sections"),
     ],
@@ -211,3 +215,27 @@ def test_role_counts_fixed_first_then_shares_by_largest_remainder():
     assert sum(role_counts(pop).values()) == 10
     assert RoleConfig(name="s", policy="spammer").is_violator
     assert not RoleConfig(name="s", policy="spammer", violator=False).is_violator
+
+
+def _fields(model, prefix=""):
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, f in model.model_fields.items():
+        yield prefix + name
+        args = [f.annotation, *typing.get_args(f.annotation)]
+        args += [a for x in typing.get_args(f.annotation) for a in typing.get_args(x)]
+        for t in args:
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                yield from _fields(t, prefix + name + ".")
+                break
+
+
+def test_docs_document_every_field():
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    code = " ".join(re.findall(r"`([^`]*)`", doc))
+    missing = [p for p in _fields(ScenarioConfig) if not re.search(rf"\b{p.split('.')[-1]}\b", code)]
+    assert missing == []
