@@ -158,7 +158,10 @@ class World(ActionHandlers):
 
     def _start(self) -> None:
         # The initial graph needs the whole starting population, so it is laid down at the
-        # first tick's first call rather than in add_avatar.
+        # first tick's first call rather than in add_avatar (a call before any avatar exists
+        # does not count: the graph would be laid over nobody).
+        if not self.ids:
+            return
         self._started = True
         self.social.generate(self.ids, self.rng)
 
