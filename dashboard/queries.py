@@ -442,60 +442,77 @@ def moderation_confusion(
 def projects(conn: sqlite3.Connection, *, upto_id: int | None = None) -> pd.DataFrame:
     """One row per project: project, name, proposer, contributors, contributions, progress, outcome, last_tick.
 
-    The project is ``data.project_id`` (or ``data.project``, else the event's ``target``); progress is
-    the latest ``data.progress`` (0..1), or ``data.done / data.goal``; the outcome is ``completed`` or
-    ``failed`` from the closing event, else ``active``.
+    Read from the world's project events: the project is ``data.project_id`` (else ``data.project``,
+    else the event's target or text); its name ``data.name`` or ``data.template``. Progress is
+    ``data.progress`` when an event gives it, else the quantity contributed (``project_contribute``
+    ``data.qty``) over the quantity needed (``project_propose`` ``data.needs``). The outcome is
+    ``completed`` or ``failed`` from the closing event, else ``active``.
     """
     upto = event_count(conn) if upto_id is None else upto_id
+    names = dict(conn.execute("SELECT agent_id, name FROM agents").fetchall())
     rows = conn.execute(
-        f"SELECT e.tick, e.kind, e.actor, COALESCE(a.name, e.actor), e.target, e.text, e.data_json FROM events e"
-        f" LEFT JOIN agents a ON a.agent_id = e.actor WHERE e.kind IN ({_in(_PROJECT_KINDS)}) AND e.id <= ?"
-        " ORDER BY e.id",
+        f"SELECT tick, kind, actor, target, text, data_json FROM events WHERE kind IN ({_in(_PROJECT_KINDS)})"
+        " AND id <= ? ORDER BY id",
         (*_PROJECT_KINDS, upto),
     ).fetchall()
     table: dict[str, dict[str, Any]] = {}
-    for tick, kind, _actor, actor_name, target, text, data_json in rows:
+    for tick, kind, actor, target, text, data_json in rows:
         data = _loads(data_json)
         key = str(data.get("project_id", data.get("project", target if target is not None else text)))
         entry = table.setdefault(
             key,
             {
                 "project": key,
-                "name": data.get("name") or key,
+                "name": key,
                 "proposer": "",
                 "contributors": set(),
                 "contributions": 0,
-                "progress": 0.0,
+                "needed": 0.0,
+                "done": 0.0,
+                "progress": None,
                 "outcome": "active",
                 "last_tick": tick,
             },
         )
         entry["last_tick"] = tick
-        if data.get("name"):
-            entry["name"] = data["name"]
+        if data.get("name") or data.get("template"):
+            entry["name"] = str(data.get("name") or data.get("template"))
+        who = names.get(actor, str(actor)) if actor is not None else None
         if kind == "project_propose":
-            entry["proposer"] = str(actor_name)
-        if kind in ("project_join", "project_contribute", "project_propose") and actor_name is not None:
-            entry["contributors"].add(str(actor_name))
+            entry["proposer"] = who or ""
+            needs = data.get("needs")
+            if isinstance(needs, dict):
+                entry["needed"] = float(sum(v for v in needs.values() if isinstance(v, (int, float))))
+        if who is not None and kind in ("project_join", "project_contribute", "project_propose"):
+            entry["contributors"].add(who)
+        for member in data.get("contributors") or []:
+            if isinstance(member, int):
+                entry["contributors"].add(names.get(member, str(member)))
         if kind == "project_contribute":
             entry["contributions"] += 1
+            if isinstance(data.get("qty"), (int, float)):
+                entry["done"] += float(data["qty"])
         if "progress" in data:
             entry["progress"] = float(data["progress"])
-        elif data.get("goal"):
-            entry["progress"] = float(data.get("done", 0)) / float(data["goal"])
         if kind == "project_complete":
             entry["outcome"], entry["progress"] = "completed", 1.0
         elif kind == "project_fail":
             entry["outcome"] = "failed"
-    out = pd.DataFrame(
-        [
+    records = []
+    for e in table.values():
+        progress = e["progress"]
+        if progress is None:
+            progress = min(1.0, e["done"] / e["needed"]) if e["needed"] else 0.0
+        records.append(
             {
                 **e,
+                "progress": progress,
                 "contributors": ", ".join(sorted(e["contributors"])),
                 "n_contributors": len(e["contributors"]),
             }
-            for e in table.values()
-        ],
+        )
+    return pd.DataFrame(
+        records,
         columns=[
             "project",
             "name",
@@ -508,7 +525,6 @@ def projects(conn: sqlite3.Connection, *, upto_id: int | None = None) -> pd.Data
             "last_tick",
         ],
     )
-    return out
 
 
 # -- avatar inspector ------------------------------------------------------------------------------

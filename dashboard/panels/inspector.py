@@ -70,7 +70,7 @@ def render(ctx: PanelContext) -> None:
         else:
             st.dataframe(ties, hide_index=True, width="stretch")
         st.markdown("**Recent memory**")
-        memory = data.get("memory") or []
+        memory = data.get("memories") or data.get("memory") or []  # the sim writes "memories", newest last
         if memory:
             st.markdown("\n".join(f"- {escape_md(m)}" for m in list(memory)[-10:][::-1]))
         else:

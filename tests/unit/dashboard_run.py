@@ -139,7 +139,7 @@ def tick_states(t: int) -> list[tuple[Any, ...]]:
     data = {
         "needs": {"food": round(0.1 * t, 2)},
         "inventory": {"bread": t},
-        "memory": [f"met someone at tick {i}" for i in range(t + 1)],
+        "memories": [f"met someone at tick {i}" for i in range(t + 1)],
     }
     return [(a, PLACES[a], None, None, coins[a], data) for a, *_ in AGENTS]
 

@@ -224,3 +224,55 @@ def test_tracker_starts_over_when_the_store_was_truncated() -> None:
     fresh = live.tracker(state, "k", live.RowTail, store_end=4)
     assert fresh is not tail
     assert fresh.last_id == 0
+
+
+def test_projects_read_the_worlds_own_keys_needs_qty_template(tmp_path: Path) -> None:
+    store = EventStore.create(tmp_path / "e.db", run_id="r", scenario="s", seed=0, config={})
+    store.register_agents([(1, "Ada", "rule", {}), (2, "Bo", "rule", {}), (3, "Cy", "rule", {})])
+    propose = {
+        "project_id": 7,
+        "template": "well",
+        "deadline": 9,
+        "needs": {"stone": 3, "wood": 1},
+        "pledge": 2,
+    }
+    store.write_tick(0, [("project_propose", 1, None, "plaza", "well", propose)], {}, [])
+    store.write_tick(
+        1,
+        [
+            ("project_contribute", 2, None, "plaza", "well", {"project_id": 7, "item": "stone", "qty": 1}),
+            ("project_contribute", 3, None, "plaza", "well", {"project_id": 7, "item": "wood", "qty": 1}),
+        ],
+        {},
+        [],
+    )
+    c = queries.open_store(tmp_path / "e.db")
+    row = queries.projects(c).iloc[0]
+    assert (
+        row["name"],
+        row["proposer"],
+        row["contributors"],
+        row["contributions"],
+        row["progress"],
+        row["outcome"],
+    ) == (
+        "well",
+        "Ada",
+        "Ada, Bo, Cy",
+        2,
+        0.5,
+        "active",
+    )
+    c.close()
+    store.write_tick(
+        2,
+        [("project_complete", 1, None, "plaza", "well", {"project_id": 7, "contributors": [1, 2, 3]})],
+        {},
+        [],
+    )
+    c = queries.open_store(tmp_path / "e.db")
+    assert list(queries.projects(c)[["progress", "outcome"]].itertuples(index=False, name=None)) == [
+        (1.0, "completed")
+    ]
+    c.close()
+    store.close()
