@@ -24,7 +24,7 @@ BENCH_SCENARIO: dict[str, Any] = {
     "name": "bench_eval",
     "description": "Four LLM avatars for four ticks: a short run whose cost is the model's.",
     "population": {"count": 4, "llm_share": 1.0},
-    "llm": {"max_new_tokens": 16},
+    "llm": {"max_new_tokens": 16, "conversation_turns": 1},
     "run": {"ticks": 4, "seed": 0, "checkpoint_every": 0},
 }
 

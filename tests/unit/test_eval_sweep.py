@@ -109,3 +109,20 @@ def test_every_run_of_every_shipped_sweep_is_a_valid_scenario() -> None:
                 spec.scenario, [*spec.overrides, f"run.seed={spec.seed}", f"run.ticks={spec.ticks}"]
             )
             assert "\n" not in spec.setting
+
+
+def test_the_cli_reports_a_bad_sweep_in_one_line_with_status_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write(tmp_path, {**BASE, "ticks": "soon"})
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sim.cli import main; main()", "eval", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}: ticks: Input should be a valid integer, unable to parse string as an integer"
+    ]
