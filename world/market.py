@@ -33,17 +33,20 @@ class OrderBook:
         self.currency = currency
         self.tax_rate = tax_rate
         self.orders: dict[int, list[Any]] = {}
+        # avatar -> its open order ids: per-avatar checks stay O(own orders) on a big book.
+        self._mine: dict[int, dict[int, None]] = {}
         self.next_id = 1
         self.prices: dict[str, int] = {}  # item -> last clearing price
         self.volume: dict[str, int] = {}  # item -> units traded at the last clearing
 
     def has_side(self, avatar: int, item: str, side: str) -> bool:
         """Whether ``avatar`` has an open ``side`` order on ``item``."""
-        return any(o[_AV] == avatar and o[_ITEM] == item and o[_SIDE] == side for o in self.orders.values())
+        orders = self.orders
+        return any(orders[i][_ITEM] == item and orders[i][_SIDE] == side for i in self._mine.get(avatar, ()))
 
     def open_count(self, avatar: int) -> int:
         """Open orders of ``avatar``."""
-        return sum(1 for o in self.orders.values() if o[_AV] == avatar)
+        return len(self._mine.get(avatar, ()))
 
     def place(self, avatar: int, item: str, side: str, qty: int, price: int, expires: int) -> int:
         """Lock the order's escrow and add it to the book (the world has validated it)."""
@@ -56,7 +59,16 @@ class OrderBook:
         else:
             self.ledger.transfer(avatar, "escrow", item, qty, memo)
         self.orders[oid] = [oid, avatar, item, side, qty, price, expires]
+        self._mine.setdefault(avatar, {})[oid] = None
         return oid
+
+    def _drop(self, oid: int) -> list[Any]:
+        o = self.orders.pop(oid)
+        mine = self._mine[o[_AV]]
+        del mine[oid]
+        if not mine:
+            del self._mine[o[_AV]]
+        return o
 
     def escrowed(self) -> dict[str, int]:
         """What open orders hold in escrow, per asset (for the escrow invariant)."""
@@ -108,7 +120,7 @@ class OrderBook:
             for bid, ask, q in matches:
                 trades.append(self._execute(item, bid, ask, q, price))
         for oid in [oid for oid, o in self.orders.items() if o[_QTY] == 0]:
-            del self.orders[oid]
+            self._drop(oid)
         return trades
 
     def _execute(self, item: str, bid: list, ask: list, q: int, price: int) -> dict[str, Any]:
@@ -146,7 +158,7 @@ class OrderBook:
 
     def cancel(self, oid: int, why: str) -> None:
         """Remove an order and give its escrow back."""
-        o = self.orders.pop(oid)
+        o = self._drop(oid)
         memo = f"order {oid} {why}"
         if o[_SIDE] == "buy":
             if o[_PRICE] * o[_QTY]:
@@ -166,6 +178,9 @@ class OrderBook:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output."""
         self.orders = {o[_ID]: list(o) for o in state["orders"]}
+        self._mine = {}
+        for o in self.orders.values():
+            self._mine.setdefault(o[_AV], {})[o[_ID]] = None
         self.next_id = state["next_id"]
         self.prices = dict(state["prices"])
         self.volume = dict(state["volume"])

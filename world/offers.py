@@ -49,7 +49,8 @@ class Offers:
         self.currency = currency
         self.tax_rate = tax_rate
         self.open: dict[int, dict[str, Any]] = {}
-        self._to: dict[int | None, list[int]] = {}
+        # addressee -> its open offer ids (a dict as an ordered set: O(1) removal)
+        self._to: dict[int | None, dict[int, None]] = {}
         self.next_id = 1
         self.dishonoured: dict[int, int] = {}  # sender -> offers that failed on acceptance
 
@@ -66,12 +67,16 @@ class Offers:
             "tick": tick,
             "expires": expires,
         }
-        self._to.setdefault(target, []).append(oid)
+        self._to.setdefault(target, {})[oid] = None
         return oid
 
     def visible_to(self, avatar: int, limit: int = 5) -> list[dict[str, Any]]:
         """Open offers addressed to ``avatar`` first, then public ones (oldest first)."""
-        out = [self.open[i] for i in self._to.get(avatar, ())[:limit]]
+        out = []
+        for i in self._to.get(avatar, ()):
+            if len(out) >= limit:
+                break
+            out.append(self.open[i])
         if len(out) < limit:
             for i in self._to.get(None, ()):
                 o = self.open[i]
@@ -85,7 +90,7 @@ class Offers:
         """Remove an offer (accepted, rejected, expired or failed); returns it."""
         o = self.open.pop(oid)
         lst = self._to[o["target"]]
-        lst.remove(oid)
+        del lst[oid]
         if not lst:
             del self._to[o["target"]]
         return o
@@ -180,6 +185,6 @@ class Offers:
         self._to = {}
         for o in state["open"]:
             self.open[o["id"]] = o
-            self._to.setdefault(o["target"], []).append(o["id"])
+            self._to.setdefault(o["target"], {})[o["id"]] = None
         self.next_id = state["next_id"]
         self.dishonoured = {a: n for a, n in state["dishonoured"]}

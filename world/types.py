@@ -203,7 +203,7 @@ class Observation:
     loneliness). ``messages`` are the latest delivered ``(tick, sender, text)``.
     ``offers`` are pending offers addressed to the avatar (or to anyone) as
     ``(offer_id, sender, give, get, expires_tick)``. ``prices`` are the last clearing
-    prices per item. ``place_offers`` is what the current place offers (market, farm...).
+    price of every item (its base price until it has traded). ``place_offers`` is what the current place offers (market, farm...).
     """
 
     avatar_id: int

@@ -235,7 +235,7 @@ class World(ActionHandlers):
             nearby=self.places.nearby(a, self._nearby_limit, self.tick + a),
             messages=tuple(box) if box else (),
             offers=offers,
-            prices=dict(self.book.prices),
+            prices={item: self.price_of(item) for item in self.item_names},
             place_offers=self.places.offers[place] if place is not None else (),
             projects=tuple((pid, p["template"], p["deadline"]) for pid, p in self.projects.active.items()),
             muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
