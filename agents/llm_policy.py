@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from agents.conversation import Conversation
 from agents.policy import Decision, PendingChoice, TickContext
-from agents.prompts import choose_prompt, persona_prompt, rules_prompt, speech_prompt
+from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
 from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
 from sim.llm.seeding import request_seed
 from world.types import Action, Observation
@@ -96,6 +96,9 @@ class LLMPolicy:
         ctx.extra.setdefault("observations", {})[avatar.avatar_id] = obs
         if len(options) == 1:
             return options[0]
+        reply = self._reply(avatar.avatar_id, obs, options, ctx)
+        if reply is not None:
+            return reply
         situation = choose_prompt(
             tick=ctx.tick,
             place=_where(obs),
@@ -110,10 +113,33 @@ class LLMPolicy:
         request = ChooseRequest(
             messages=self.messages(avatar, situation),
             options=tuple(o.label for o in options),
+            answer_prefix=ANSWER_PREFIX,
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "choose"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:choose",
         )
         return PendingChoice(request, tuple(options), self.sample)
+
+    @staticmethod
+    def _reply(me: int, obs: Observation, options: Sequence[Action], ctx: TickContext) -> Action | None:
+        """Answer the conversation we are in when the last turn was someone else's.
+
+        A conversation is a mode, as in Generative Agents: once someone talks to us, we answer
+        (its text is generated with the conversation so far) until a side says goodbye or the
+        turn cap ends it - no ``choose`` call needed. Only a ``say`` the world offers is used.
+        """
+        book = ctx.extra.get("conversations")
+        if book is None:
+            return None
+        for conv in book.active:
+            if me not in conv.participants or conv.place != obs.place or not conv.turns:
+                continue
+            speaker = conv.turns[-1][0]
+            if speaker == me:
+                continue
+            for option in options:
+                if option.kind == "say" and option.target == speaker:
+                    return option
+        return None
 
     def messages(self, avatar: Avatar, situation: str) -> tuple[Message, ...]:
         """Rules (shared), persona (stable per avatar), then the situation (changes)."""

@@ -208,6 +208,7 @@ class MetaverseModel(mesa.Model):
             balance=_coins_reader(world),
             currency=self.currency,
             run_seed=self.run_seed,
+            extra={"conversations": self.conversations},
         )
         actions, pending = self._decide(ctx)
         if pending:

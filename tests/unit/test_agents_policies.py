@@ -180,3 +180,16 @@ def test_clean_speech_keeps_one_line_without_a_speaker_prefix() -> None:
     assert clean_speech('Ada Brook: "Hi Bruno, want bread?"\nBruno: sure') == "Hi Bruno, want bread?"
     assert clean_speech("   \n  ") == "Hello."
     assert len(clean_speech("word " * 200)) <= 243
+
+
+def test_an_avatar_answers_the_conversation_it_is_in_without_asking() -> None:
+    from agents.conversation import ConversationBook
+
+    book = ConversationBook(max_turns=4)
+    book.record(3, 2, 1, "market", "Fresh bread, Ada?")
+    ctx = _ctx(_llm_world(messages=((3, 2, "Fresh bread, Ada?"),)))
+    ctx.extra["conversations"] = book
+    decided = LLMPolicy(world_name="town").decide(_avatar(1), ctx)
+    assert decided == Action(1, "say", target=2, target_name="Bruno Hale")
+    book.record(4, 1, 2, "market", "Yes please.")  # our turn was the last: choose again
+    assert isinstance(LLMPolicy(world_name="town").decide(_avatar(1), ctx), PendingChoice)
