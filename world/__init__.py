@@ -6,6 +6,7 @@ and collaboration projects. Pure, deterministic Python: every random draw comes 
 ``dashboard``, torch or Ray.
 """
 
+from world.ledger import InvariantError, LedgerError
 from world.types import ACTION_KINDS, EVENT_KINDS, SYSTEM_ACCOUNTS, Action, Event, Observation
 from world.world import World
 
@@ -15,6 +16,8 @@ __all__ = [
     "SYSTEM_ACCOUNTS",
     "Action",
     "Event",
+    "InvariantError",
+    "LedgerError",
     "Observation",
     "World",
 ]

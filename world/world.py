@@ -210,6 +210,21 @@ class World(ActionHandlers):
             "banned": a in self.moderator.banned,
         }
 
+    def choose_partner(
+        self, avatar_id: int, rng: random.Random, candidates: Sequence[int] | None = None
+    ) -> int | None:
+        """Someone for ``avatar_id`` to interact with: friends first, strangers sometimes
+        (``social.explore``). ``candidates`` default to the avatars nearby; ``rng`` is the
+        caller's (a policy's), so choosing never disturbs the world's stream."""
+        if not self._started:
+            self._start()
+        pool = (
+            list(candidates)
+            if candidates is not None
+            else list(self.places.nearby(avatar_id, self._nearby_limit, self.tick + avatar_id))
+        )
+        return self.social.choose_partner(avatar_id, pool, rng)
+
     def observation_for(self, avatar_id: int) -> Observation:
         """What ``avatar_id`` perceives now (cheap: no copies of world state beyond its own)."""
         if not self._started:

@@ -126,3 +126,12 @@ def test_world_graph_metrics_are_cached_between_recomputations():
     w.social.out[1].pop(2)  # a change the cache does not see yet
     w.end_tick()
     assert w.metrics()["graph.density"] == 1.0
+
+
+def test_world_partner_choice_draws_from_the_callers_stream_only():
+    w = make_world(4)
+    w.resolve([Action(1, "say", target=3, text="hello")])
+    before = w.rng.getstate()
+    picks = {w.choose_partner(1, random.Random(seed)) for seed in range(30)}
+    assert w.rng.getstate() == before
+    assert 3 in picks and picks <= {2, 3, 4}
