@@ -60,14 +60,16 @@ def _draw(dist: Any, rng: random.Random) -> int:
     return max(0, int(v))
 
 
-def _gini(values: list[int]) -> float:
+def _inequality(values: list[int]) -> tuple[float, float]:
+    """(Gini coefficient, share of the richest 10%) of ``values``, from one sort."""
     n = len(values)
     total = sum(values)
     if n == 0 or total == 0:
-        return 0.0
+        return 0.0, 0.0
     xs = sorted(values)
     b = sum(x * (n - i) for i, x in enumerate(xs)) / (n * total)
-    return 1 + 1 / n - 2 * b
+    top = sum(xs[n - max(1, n // 10) :]) / total
+    return 1 + 1 / n - 2 * b, top
 
 
 class World(ActionHandlers):
@@ -453,11 +455,7 @@ class World(ActionHandlers):
             out[k] = float(v)
         cur = self.ledger.holdings.get(self.currency, {})
         wealth = [cur.get(a, 0) for a in self.ids]
-        out["gini"] = _gini(wealth)
-        if wealth:
-            top = sorted(wealth, reverse=True)[: max(1, len(wealth) // 10)]
-            total = sum(wealth)
-            out["top10_share"] = sum(top) / total if total else 0.0
+        out["gini"], out["top10_share"] = _inequality(wealth)
         out["coins_total"] = float(self.ledger.supply(self.currency))
         out["treasury"] = float(cur.get("treasury", 0))
         for item in self.item_names:

@@ -271,3 +271,11 @@ def test_legal_actions_respect_the_limit_and_keep_rest():
     opts = w.legal_actions(1, limit=3)
     assert len(opts) == 3 and opts[-1] == Action(1, "rest")
     assert w.legal_actions(1, limit=0) == []
+
+
+def test_wealth_metrics_follow_mesas_gini():
+    w = make_world(4)
+    w.resolve([Action(a, "give", target=4, item="coin", qty=10) for a in (1, 2, 3)])
+    w.end_tick()
+    m = w.metrics()
+    assert (m["gini"], m["top10_share"], m["coins_total"], m["gifts"]) == (0.75, 1.0, 40.0, 3.0)
