@@ -68,6 +68,7 @@ METRICS: dict[str, str] = {
     # inequality (the world's per-tick numbers)
     "inequality.gini_final": "Gini of coins at the last tick",
     "inequality.gini_mean": "Gini of coins averaged over ticks",
+    "inequality.gini_change": "Gini at the last tick minus Gini at the first (its trend over the run)",
     "inequality.top10_share_final": "share of coins held by the richest 10% at the last tick",
     # social cohesion (the world's social graph at the last tick)
     "cohesion.clustering": "average clustering of the social graph",
@@ -90,6 +91,7 @@ LLM_METRICS = frozenset({"dialogue.persona_consistency"})
 _WORLD_SERIES = {
     "inequality.gini_final": ("gini", "last"),
     "inequality.gini_mean": ("gini", "mean"),
+    "inequality.gini_change": ("gini", "change"),
     "inequality.top10_share_final": ("top10_share", "last"),
     "cohesion.clustering": ("graph.clustering", "last"),
     "cohesion.modularity": ("graph.modularity", "last"),
@@ -321,7 +323,13 @@ def world_series(log: EventLog) -> dict[str, float]:
         if s.empty:
             out[name] = math.nan
         else:
-            out[name] = float(s["value"].iloc[-1] if how == "last" else s["value"].mean())
+            values = s["value"]
+            if how == "last":
+                out[name] = float(values.iloc[-1])
+            elif how == "mean":
+                out[name] = float(values.mean())
+            else:
+                out[name] = float(values.iloc[-1] - values.iloc[0])
     # The world counts the component's avatars; a share compares populations of different sizes.
     out["cohesion.largest_component"] = _ratio(out["cohesion.largest_component"], len(log.agents))
     return out

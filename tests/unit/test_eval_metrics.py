@@ -116,6 +116,7 @@ def test_moderation_precision_recall_and_ticks_to_action(summary: dict[str, floa
 def test_inequality_and_cohesion_come_from_the_worlds_series(summary: dict[str, float]) -> None:
     assert summary["inequality.gini_final"] == 0.4
     assert summary["inequality.gini_mean"] == pytest.approx(0.3)
+    assert summary["inequality.gini_change"] == pytest.approx(0.2)
     assert summary["inequality.top10_share_final"] == 0.5
     assert summary["cohesion.clustering"] == 0.3
     assert summary["cohesion.modularity"] == 0.25
