@@ -131,6 +131,26 @@ class RandomGivePolicy:
             target = ids[n - 1]
         return Action(me, "give", target=target, item=ctx.currency, qty=1)
 
+    def decide_batch(self, avatars: Sequence[Avatar], ctx: TickContext) -> list[Decision]:
+        """:meth:`decide` for a run of avatars in one loop (same draws, same order).
+
+        The model calls this for consecutive avatars sharing this policy: at 100,000 avatars
+        a method call and a few attribute reads per avatar are most of the policy's cost.
+        """
+        coins, ids, draw, currency = ctx.balance, ctx.avatar_ids, ctx.random.random, ctx.currency
+        n = len(ids)
+        last = ids[n - 1] if n else None
+        out: list[Decision] = []
+        append = out.append
+        for avatar in avatars:
+            me = avatar.unique_id
+            if n < 2 or coins(me) < 1:
+                append(None)
+                continue
+            target = ids[int(draw() * (n - 1))]
+            append(Action(me, "give", target=last if target == me else target, item=currency, qty=1))
+        return out
+
 
 class TraderPolicy(RulePolicy):
     """Buys below and sells above the market price; takes offers worth more than they cost."""

@@ -217,10 +217,11 @@ class MetaverseModel(mesa.Model):
         self.random.shuffle(actions)
         events = world.resolve(actions)
         events += world.end_tick()
-        talked = self._follow_conversations(events, tick)
+        says = [e for e in events if e.kind == "say"]
+        talked = self._follow_conversations(says, tick)
         self._remember(events, tick)
         metrics = dict(world.metrics())
-        metrics.update(speech_metrics(events, talked))
+        metrics.update(speech_metrics(says, talked))
         if "gini" not in metrics:
             metrics["gini"] = gini(ctx.balance(i) for i in self.avatar_ids)
         if "invalid_actions" not in metrics:
@@ -240,18 +241,32 @@ class MetaverseModel(mesa.Model):
         self.running = world.tick < self.ticks
 
     def _decide(self, ctx: TickContext) -> tuple[list[Action], list[tuple[Avatar, PendingChoice]]]:
+        """Every avatar's decision in id order; runs of one policy with ``decide_batch`` in one call."""
         actions: list[Action] = []
         pending: list[tuple[Avatar, PendingChoice]] = []
         append = actions.append
-        for avatar in self.avatars:
-            d = avatar.policy.decide(avatar, ctx)
-            if d is None:
-                continue
-            if isinstance(d, PendingChoice):
-                pending.append((avatar, d))
-            else:
-                append(d)
+        for policy, run in self._policy_runs():
+            batch = getattr(policy, "decide_batch", None)
+            decisions = batch(run, ctx) if batch is not None else [policy.decide(a, ctx) for a in run]
+            for avatar, d in zip(run, decisions, strict=True):
+                if d is None:
+                    continue
+                if isinstance(d, PendingChoice):
+                    pending.append((avatar, d))
+                else:
+                    append(d)
         return actions, pending
+
+    def _policy_runs(self) -> list[tuple[Any, list[Avatar]]]:
+        """Consecutive avatars (id order) that share a policy object (recomputed each tick:
+        a policy may be swapped between ticks, and the scan costs far less than deciding)."""
+        runs: list[tuple[Any, list[Avatar]]] = []
+        for a in self.avatars:
+            if runs and runs[-1][0] is a.policy:
+                runs[-1][1].append(a)
+            else:
+                runs.append((a.policy, [a]))
+        return runs
 
     def _choose(self, pending: list[tuple[Avatar, PendingChoice]]) -> list[Action]:
         """All of the tick's choices in one call; each answer maps back to an offered action."""
@@ -289,11 +304,11 @@ class MetaverseModel(mesa.Model):
 
     # -- after the tick --------------------------------------------------------------------------------
 
-    def _follow_conversations(self, events: list[Event], tick: int) -> int:
+    def _follow_conversations(self, says: list[Event], tick: int) -> int:
         """Thread delivered speech into conversations; tag say events; summarise ended ones."""
         touched: set[int] = set()
-        for e in events:
-            if e.kind != "say" or e.actor is None or not e.data.get("delivered", True):
+        for e in says:
+            if e.actor is None or not e.data.get("delivered", True):
                 continue
             conv, ended = self.conversations.record(tick, e.actor, e.target, e.place, e.text)
             e.data["conversation_id"] = conv.id

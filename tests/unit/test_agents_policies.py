@@ -193,3 +193,15 @@ def test_an_avatar_answers_the_conversation_it_is_in_without_asking() -> None:
     assert decided == Action(1, "say", target=2, target_name="Bruno Hale")
     book.record(4, 1, 2, "market", "Yes please.")  # our turn was the last: choose again
     assert isinstance(LLMPolicy(world_name="town").decide(_avatar(1), ctx), PendingChoice)
+
+
+def test_random_give_in_a_batch_draws_exactly_as_one_by_one() -> None:
+    world = ScriptedWorld({}, {}, coins={1: 1, 2: 0, 3: 5})
+    avatars = [_avatar(i) for i in (1, 2, 3)]
+    for a in avatars:
+        a.unique_id = a.avatar_id
+    one = [RandomGivePolicy().decide(a, _ctx(world, seed=7)) for a in avatars[:1]]
+    ctx = _ctx(world, seed=7)
+    singles = [RandomGivePolicy().decide(a, ctx) for a in avatars]
+    batch = RandomGivePolicy().decide_batch(avatars, _ctx(world, seed=7))
+    assert batch == singles and batch[0] == one[0] and batch[1] is None
