@@ -228,6 +228,7 @@ def _dispatch_ray(
             spec = queue.pop(0)
             inflight[task.remote(spec, runs_dir / spec.key, lm, sweep, simulate)] = spec
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+        records = []
         for ref in ready:
             spec = inflight.pop(ref)
             try:
@@ -236,8 +237,10 @@ def _dispatch_ray(
                 record = {"spec": spec.to_json(), "status": "failed", "error": _one_line(exc), "metrics": {}}
                 (runs_dir / spec.key).mkdir(parents=True, exist_ok=True)
                 _write_json(runs_dir / spec.key / RESULT, record)
-            tick(record, 0)
+            records.append(record)
         running = sum((runs_dir / s.key / STARTED).exists() for s in inflight.values())
+        for record in records:
+            tick(record, running)
         tick(None, running)
 
 
