@@ -321,7 +321,7 @@ def _start_pool(ray_address: str | None, sweep: Sweep, llm: dict[str, Any]) -> A
 
 
 def _needs_pool(sweep: Sweep, specs: Sequence[RunSpec]) -> bool:
-    """Whether any run, the survey or a judged metric needs the model (rule-only sweeps skip the pool)."""
+    """Whether any of ``specs``, the survey or a judged metric needs the model (rule-only: no pool)."""
     from sim.config import load_scenario
     from sim.model import needs_llm
 
@@ -344,19 +344,27 @@ def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None =
 
     parsed = load_sweep(sweep)
     out = out or Path("evals") / parsed.name
-    pool = None
-    if _needs_pool(parsed, expand(parsed, sweep)):
-        pool = _start_pool(ray_address, parsed, _scenario_llm(parsed, sweep))
+    # Only the runs still to do decide whether the model is needed (a finished sweep just re-reports).
+    pending = [
+        s
+        for s in expand(parsed, sweep)
+        if (read_result(out / "runs" / s.key) or {}).get("status") != "finished"
+    ]
+    if not pending:  # nothing to run: rebuild results and report without starting Ray
+        frame = run_sweep(sweep, out, backend="inline")
     else:
-        ensure_ray(ray_address, num_cpus=os.cpu_count() or 1)
-    try:
-        frame = run_sweep(
-            sweep, out, lm=pool, backend="ray", telemetry=pool.telemetry if pool is not None else None
-        )
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        ray.shutdown()
+        pool = None
+        if _needs_pool(parsed, pending):
+            pool = _start_pool(ray_address, parsed, _scenario_llm(parsed, sweep))
+        else:
+            ensure_ray(ray_address, num_cpus=os.cpu_count() or 1)
+        try:
+            telemetry = pool.telemetry if pool is not None else None
+            frame = run_sweep(sweep, out, lm=pool, backend="ray", telemetry=telemetry)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+            ray.shutdown()
     failed = int((frame["status"] != "finished").sum())
     print(f"{len(frame) - failed} runs finished, {failed} failed; results in {out / 'results.parquet'}")
     print(out / "report.html")
