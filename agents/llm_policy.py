@@ -14,7 +14,7 @@ is in the prompt, and the text is cleaned (one line, no speaker prefix, bounded 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from world.types import Action, Observation
 if TYPE_CHECKING:
     from agents.avatar import Avatar
 
-__all__ = ["LLMPolicy", "SpeechSettings", "clean_speech"]
+__all__ = ["RELIEF", "URGENT", "LLMPolicy", "SpeechSettings", "clean_speech", "focus_on_urgent_need"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,28 @@ def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
         cut = line[:limit].rsplit(" ", 1)[0]
         line = cut + "..."
     return line or "Hello."
+
+
+#: A need at or above this level takes the avatar's whole attention.
+URGENT = 0.8
+#: The options that relieve each need.
+RELIEF = {"hunger": ("consume",), "tiredness": ("rest",), "loneliness": ("say",)}
+
+
+def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) -> list[Action]:
+    """Needs drive behaviour: when a need is urgent, only the options that relieve it are offered
+    to the model (the most urgent need first; unchanged when none relieves it).
+
+    The model still chooses among them (whom to talk to, which food to eat). It also keeps a
+    small model from starving next to its bread because a trade looked more interesting.
+    """
+    for need in sorted(needs, key=lambda n: -needs[n]):
+        if needs[need] < URGENT:
+            break
+        focused = [o for o in options if o.kind in RELIEF.get(need, ())]
+        if focused:
+            return focused
+    return list(options)
 
 
 class LLMPolicy:
@@ -94,6 +116,7 @@ class LLMPolicy:
             return None
         obs = world.observation_for(avatar.avatar_id)
         ctx.extra.setdefault("observations", {})[avatar.avatar_id] = obs
+        options = focus_on_urgent_need(options, obs.needs)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)

@@ -97,7 +97,7 @@ def _situation(
         f"Tick {tick}. You are at {place}.",
         needs_text(needs),
         status,
-        f"People here: {', '.join(nearby) if nearby else 'nobody'}.",
+        f"People here you could talk to: {', '.join(nearby)}." if nearby else "Nobody else is here.",
     ]
     mem = f"You remember:\n{memories}" if memories else ""
     heard_lines = [f"{who} said: {quote(text)}" for who, text in heard]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import statistics
 import sys
 import time
 import tracemalloc
@@ -40,14 +41,20 @@ TOWN = ROOT / "configs" / "town.yaml"
 
 
 def _steps_per_s(model: Any, ticks: int) -> tuple[float, float]:
-    """(agent-steps/s, seconds per step) over ``ticks`` steps after one warm-up step."""
+    """(agent-steps/s, seconds per step) from the median of ``ticks`` steps after a warm-up one.
+
+    The median, not the mean: this machine is shared, and a step that another process
+    preempted says nothing about either model.
+    """
     model.step()
     gc.collect()
-    t0 = time.perf_counter()
+    times = []
     for _ in range(ticks):
+        t0 = time.perf_counter()
         model.step()
-    dt = time.perf_counter() - t0
-    return len(model.agents) * ticks / dt, dt / ticks
+        times.append(time.perf_counter() - t0)
+    step = statistics.median(times)
+    return len(model.agents) / step, step
 
 
 def _memory_per_agent(build: Any, n: int) -> float:

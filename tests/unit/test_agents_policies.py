@@ -205,3 +205,12 @@ def test_random_give_in_a_batch_draws_exactly_as_one_by_one() -> None:
     singles = [RandomGivePolicy().decide(a, ctx) for a in avatars]
     batch = RandomGivePolicy().decide_batch(avatars, _ctx(world, seed=7))
     assert batch == singles and batch[0] == one[0] and batch[1] is None
+
+
+def test_an_urgent_need_narrows_the_choice_to_what_relieves_it() -> None:
+    world = _llm_world()
+    world.observations[1] = _obs(needs={"hunger": 0.2, "tiredness": 0.3, "loneliness": 0.9})
+    pending = LLMPolicy(world_name="town").decide(_avatar(1), _ctx(world))
+    assert pending == Action(1, "say", target=2, target_name="Bruno Hale")  # the only relief: taken
+    world.observations[1] = _obs(needs={"hunger": 0.95, "tiredness": 0.9, "loneliness": 0.9})
+    assert LLMPolicy(world_name="town").decide(_avatar(1), _ctx(world)) == Action(1, "rest")  # no food
