@@ -22,10 +22,11 @@ __all__ = ["BENCH_SCENARIO", "bench_eval", "bench_eval_command"]
 #: The workload: a few LLM avatars for a few ticks (short runs whose cost is the model's).
 BENCH_SCENARIO: dict[str, Any] = {
     "name": "bench_eval",
-    "description": "Four LLM avatars for four ticks: a short run whose cost is the model's.",
-    "population": {"count": 4, "llm_share": 1.0},
-    "llm": {"max_new_tokens": 16, "conversation_turns": 1},
-    "run": {"ticks": 4, "seed": 0, "checkpoint_every": 0},
+    "description": "Three LLM avatars for three ticks: a short run whose cost is the model's.",
+    "population": {"count": 3, "llm_share": 1.0},
+    "world": {"start_place": "plaza"},
+    "llm": {"max_new_tokens": 8, "conversation_turns": 1},
+    "run": {"ticks": 3, "seed": 0, "checkpoint_every": 0},
 }
 
 
@@ -46,7 +47,7 @@ def _sweep(folder: Path, runs: int, parallel: int, seeds: list[int], ticks: int)
     return path
 
 
-def bench_eval(runs: int = 12, ticks: int = 4, ray_address: str | None = None) -> dict[str, Any]:
+def bench_eval(runs: int = 12, ticks: int = 3, ray_address: str | None = None) -> dict[str, Any]:
     """Time ``runs`` runs in parallel and the same runs sequentially with one shared pool."""
     import ray
 
