@@ -220,24 +220,49 @@ def row_kv(cache, valid: torch.Tensor, i: int) -> KV:
     )
 
 
-def _sample(logits: torch.Tensor, p: DecodeParams, seen: torch.Tensor, gen: torch.Generator) -> int:
-    """One token from one row's logits (float32, on CPU)."""
-    if p.repetition_penalty != 1.0 and seen.any():  # CTRL-style penalty, as transformers does
-        s = logits[seen]
-        logits[seen] = torch.where(s > 0, s / p.repetition_penalty, s * p.repetition_penalty)
-    if p.temperature == 0:
-        return int(torch.argmax(logits))
-    logits = logits / p.temperature
-    if p.top_k > 0 and p.top_k < logits.numel():
-        kth = torch.topk(logits, p.top_k).values[-1]
-        logits[logits < kth] = float("-inf")
-    probs = torch.softmax(logits, dim=-1)
-    if p.top_p < 1.0:
-        sorted_p, order = torch.sort(probs, descending=True)
-        drop = torch.cumsum(sorted_p, 0) - sorted_p > p.top_p  # keep the smallest set reaching top_p
-        sorted_p[drop] = 0.0
-        probs = torch.zeros_like(probs).scatter_(0, order, sorted_p)
-    return int(torch.multinomial(probs, 1, generator=gen))
+CANDIDATES = 256  # tokens considered before falling back to the whole vocabulary
+
+
+def _pick(probs: torch.Tensor, tokens: torch.Tensor, u: float, top_p: float) -> int:
+    """Inverse-CDF draw from ``probs`` (sorted descending, over ``tokens``), nucleus applied."""
+    if top_p < 1.0:
+        probs = probs[(torch.cumsum(probs, 0) - probs) < top_p]  # smallest prefix reaching top_p
+    cdf = torch.cumsum(probs, 0)
+    k = int(torch.searchsorted(cdf, torch.tensor([u * float(cdf[-1])]))[0])
+    return int(tokens[min(k, len(probs) - 1)])
+
+
+def _sample_rows(logits: torch.Tensor, params: Sequence[DecodeParams], seen: torch.Tensor, gens) -> list[int]:
+    """One token per row. The heavy work (penalty, top-k candidates, normalisers) is batched;
+    each row then draws with one uniform number from its own generator, so a row's token does
+    not depend on the other rows of the batch. (A full-vocabulary sort and ``multinomial`` per
+    row per step was half of all decode time at batch 32 here.)"""
+    pen = torch.tensor([p.repetition_penalty for p in params])
+    if (pen != 1.0).any():  # CTRL-style penalty on prompt and generated tokens, as transformers does
+        pen = pen[:, None]
+        logits = torch.where(seen, torch.where(logits > 0, logits / pen, logits * pen), logits)
+    temps = torch.tensor([p.temperature for p in params])
+    out = logits.argmax(dim=-1).tolist()
+    if bool((temps == 0).all()):
+        return out
+    scaled = logits / temps.clamp_min(1e-5)[:, None]
+    k = min(scaled.shape[1], max(CANDIDATES, max(p.top_k for p in params)))
+    vals, idx = torch.topk(scaled, k, dim=-1)  # sorted descending
+    log_z = torch.logsumexp(scaled, dim=-1, keepdim=True)
+    cand = torch.exp(vals - log_z)  # candidates' share of the full distribution
+    for i, p in enumerate(params):
+        if p.temperature == 0:
+            continue
+        u = float(torch.rand((), generator=gens[i]))
+        if p.top_k > 0:  # the distribution is the top-k set, renormalised
+            probs = torch.softmax(vals[i, : p.top_k], dim=0)
+            out[i] = _pick(probs, idx[i, : p.top_k], u, p.top_p)
+        elif p.top_p < 1.0 and float(cand[i].sum()) >= p.top_p:  # the nucleus lies in the candidates
+            out[i] = _pick(cand[i], idx[i], u, p.top_p)
+        else:  # the whole vocabulary (plain temperature sampling, or a very flat distribution)
+            probs, order = torch.sort(torch.softmax(scaled[i], dim=0), descending=True)
+            out[i] = _pick(probs, order, u, p.top_p)
+    return out
 
 
 def decode_batch(
@@ -267,8 +292,9 @@ def decode_batch(
 
     while True:
         next_tokens, keep = [], []
+        picked = _sample_rows(logits, [params[i] for i in active], seen[active], [gens[i] for i in active])
         for b, i in enumerate(active):
-            tok = _sample(logits[b].clone(), params[i], seen[i], gens[i])
+            tok = picked[b]
             done = tok in eos_ids
             if not done:
                 out_ids[i].append(tok)

@@ -8,8 +8,9 @@ What it adds over calling ``model.generate`` per request:
 - a calibrated ``choose``: every option is scored by the log-probability of its own tokens
   as the reply's continuation, all options of a request in one forward pass (a tree mask,
   :func:`~sim.llm.decode.branch_logprobs`), minus the same option's log-probability after a
-  content-free situation ("N/A"; Zhao et al. 2021, Holtzman et al. 2021), cached per
-  prefix and option. Letter labels ("A".."Z") were at chance level with the 135M model here
+  content-free prompt (the first message, then "N/A"; Zhao et al. 2021, Holtzman et al.
+  2021), cached per (first message, option), and divided by the option's token count
+  (summed PMI made long options that echo the situation win almost every choice). Letter labels ("A".."Z") were at chance level with the 135M model here
   (16/54 on a labelled set, chance 18): it picks the first letter almost whatever the
   prompt. Scored options are order-free, so no option position is favoured.
 
@@ -295,17 +296,20 @@ class Engine:
     def _choose_batch(self, requests: Sequence[ChooseRequest]) -> list[Choice]:
         t0 = time.perf_counter()
         prompts = [self._prepare(r.messages, reserve=32, tail=r.answer_prefix) for r in requests]
-        # Content-free twins: same prefix, situation replaced by "N/A", only options not yet cached.
+        # Content-free twins: the first message only (the shared rules, by the protocol's layout),
+        # then "N/A"; only options whose prior is not cached yet. Keeping the persona out of the
+        # prior keeps the persona's own preferences in the calibrated score, and lets every
+        # avatar share the same priors.
         twins: dict[tuple, tuple[_Prepared, list[str]]] = {}
         keys = []
-        for r, p in zip(requests, prompts, strict=True):
-            base = (tuple(p.ids[: p.bounds[-1]]) if p.bounds else tuple(p.ids), r.answer_prefix)
+        for r in requests:
+            head = list(r.messages[:1]) if len(r.messages) > 1 else []
+            cf = self._prepare([*head, Message("user", CONTENT_FREE)], reserve=32, tail=r.answer_prefix)
+            base = (tuple(cf.ids), r.answer_prefix)
             keys.append(base)
             missing = [o for o in r.options if (*base, o) not in self._prior]
             if missing:
-                if base not in twins:
-                    cf = [*r.messages[:-1], Message(r.messages[-1].role, CONTENT_FREE)]
-                    twins[base] = (self._prepare(cf, reserve=32, tail=r.answer_prefix), [])
+                twins.setdefault(base, (cf, []))
                 twins[base][1].extend(o for o in missing if o not in twins[base][1])
         twin_list = list(twins.items())
         rows = self._rows(prompts + [t for _, (t, _) in twin_list])
@@ -325,7 +329,11 @@ class Engine:
             self._prior.popitem(last=False)
         choices = []
         for n, r in enumerate(requests):
-            pmi = torch.tensor([scores[n][j] - self._prior[(*keys[n], o)] for j, o in enumerate(r.options)])
+            # Per-token PMI: a sum would reward long options that echo words of the situation.
+            lens = [len(b) for b in rows[n].branches]
+            pmi = torch.tensor(
+                [(scores[n][j] - self._prior[(*keys[n], o)]) / lens[j] for j, o in enumerate(r.options)]
+            )
             probs = torch.softmax(pmi, dim=0).tolist()
             best = max(range(len(probs)), key=probs.__getitem__)
             raw = torch.softmax(torch.tensor(scores[n]), dim=0).tolist()
