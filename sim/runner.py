@@ -57,6 +57,7 @@ def run_command(
     if model is not None:
         extra.append(f"llm.model={model}")
     cfg = load_scenario(config, extra)
+    _check_model(cfg, config)  # before anything is written: a typo leaves no run folder behind
     run_dir = _new_run_dir(Path(out), cfg)
     (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
     from sim.store import EventStore
@@ -94,10 +95,34 @@ def resume_command(run_dir: str | Path, *, ticks: int | None = None, ray_address
     return run_dir
 
 
+def _check_model(cfg: ScenarioConfig, source: str | Path) -> None:
+    """An unknown ``llm.model`` is a user mistake: one line naming the field, exit 2."""
+    from sim.model import needs_llm
+
+    if not needs_llm(cfg):
+        return
+    from sim.llm.models import resolve
+
+    try:
+        resolve(cfg.llm.model)
+    except ValueError as exc:
+        raise UserError(f"{source}: llm.{exc}") from None
+
+
 def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
-    """The replica pool for a scenario that needs one (imports Ray and torch only then)."""
+    """The replica pool for a scenario that needs one (imports Ray and torch only then).
+
+    A ``ValueError`` from the pool (no CUDA device for ``device: cuda``, say) names the field;
+    it becomes a one-line user error."""
     from sim.llm.pool import Pool
 
+    try:
+        return _start_pool(Pool, cfg, ray_address)
+    except ValueError as exc:
+        raise UserError(f"llm.{exc}") from None
+
+
+def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
     return Pool.start(
         replicas=cfg.llm.replicas,
         model=cfg.llm.model,
