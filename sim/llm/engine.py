@@ -311,7 +311,11 @@ class Engine:
             if missing:
                 twins.setdefault(base, (cf, []))
                 twins[base][1].extend(o for o in missing if o not in twins[base][1])
-        twin_list = list(twins.items())
+        # One twin row per few options: a twin row carrying every new option of the batch would be
+        # far wider than the requests, and every row of the batch is padded to the widest one.
+        per_row = max(len(r.options) for r in requests)
+        twin_list = [(base, (cf, opts[i : i + per_row])) for base, (cf, opts) in twins.items()
+                     for i in range(0, len(opts), per_row)]  # fmt: skip
         rows = self._rows(prompts + [t for _, (t, _) in twin_list])
         for n, r in enumerate(requests):
             rows[n].branches = tuple(self._option_ids(r.answer_prefix, o) for o in r.options)
