@@ -19,8 +19,14 @@ Goods = tuple[tuple[str, int], ...]
 
 
 def tax_on(amount: int, rate: float) -> int:
-    """Tax on ``amount`` coins at ``rate``, rounded down to whole coins."""
-    return int(amount * rate) if rate > 0 else 0
+    """Tax on ``amount`` coins at ``rate``, rounded to the nearest whole coin (halves up).
+
+    Rounding down made any rate under 1/amount free: at 10% every trade of 2 to 9 coins paid
+    nothing, so a tax sweep saw no difference between 0% and 10%.
+    """
+    if rate <= 0 or amount <= 0:
+        return 0
+    return min(amount, int(amount * rate + 0.5))
 
 
 def _totals(goods: Goods) -> dict[str, int]:

@@ -466,3 +466,13 @@ def test_tax_on_a_trade_goes_to_the_treasury():
     assert (w.coins(1), w.coins(2), w.ledger.balance("treasury", "coin")) == (19, 0, 1)
     w.end_tick()
     assert w.metrics()["treasury"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("amount", "rate", "tax"),
+    [(5, 0.1, 1), (4, 0.1, 0), (8, 0.1, 1), (10, 0.1, 1), (2, 0.3, 1), (7, 0.0, 0), (3, 1.0, 3)],
+)
+def test_tax_rounds_to_the_nearest_coin_so_small_rates_are_not_free(amount, rate, tax):
+    from world.offers import tax_on
+
+    assert tax_on(amount, rate) == tax

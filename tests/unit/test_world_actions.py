@@ -118,11 +118,11 @@ def test_order_book_clears_once_per_tick_at_one_price_with_price_time_priority()
     trades = [e for e in w.end_tick() if e.kind == "trade"]
     # Best bid (60, #4) meets best ask (30, #2); then 50 (#3) meets 40 (#1); price = (50 + 40) // 2.
     assert [(t.data["buyer"], t.data["seller"], t.data["price"], t.data["tax"]) for t in trades] == [
-        (4, 2, 45, 4),
-        (3, 1, 45, 4),
+        (4, 2, 45, 5),  # 10% of 45 = 4.5 coins, rounded half up
+        (3, 1, 45, 5),
     ]
-    assert (w.coins(4), w.coins(3), w.coins(2), w.coins(1)) == (155, 155, 241, 241)
-    assert w.ledger.balance("treasury", "coin") == 8
+    assert (w.coins(4), w.coins(3), w.coins(2), w.coins(1)) == (155, 155, 240, 240)
+    assert w.ledger.balance("treasury", "coin") == 10
     assert w.book.prices["bread"] == 45 and w.price_of("bread") == 45
     m = w.metrics()
     assert (m["trades"], m["trade_volume"], m["price.bread"]) == (2.0, 90.0, 45.0)
