@@ -205,16 +205,22 @@ def _run_prefix_alone(engine, work: Workload) -> dict:
             "prefix_speedup": times["without"] / times["with"]}  # fmt: skip
 
 
-def _run_pool(pool, work: Workload) -> dict:
-    before = pool.telemetry()
+def _serve_rounds(lm, work: Workload) -> tuple[float, int, int]:
+    """All rounds through a batched LanguageModel (the pool, or the engine alone), like ticks:
+    all choices of a round together, then all speech. Returns (wall s, prompt, completion tokens)."""
     t0 = time.perf_counter()
     prompt = completion = 0
-    for chooses, gens in work.rounds:  # like a tick: all choices together, then all speech
-        prompt += sum(c.prompt_tokens for c in pool.choose(chooses))
-        outs = pool.generate(gens)
+    for chooses, gens in work.rounds:
+        prompt += sum(c.prompt_tokens for c in lm.choose(chooses))
+        outs = lm.generate(gens)
         prompt += sum(o.prompt_tokens for o in outs)
         completion += sum(o.completion_tokens for o in outs)
-    wall = time.perf_counter() - t0
+    return time.perf_counter() - t0, prompt, completion
+
+
+def _run_pool(pool, work: Workload) -> dict:
+    before = pool.telemetry()
+    wall, prompt, completion = _serve_rounds(pool, work)
     after = pool.telemetry()
     computed = after["computed_tokens"] - before["computed_tokens"]
     return _mode_figures(
@@ -290,14 +296,7 @@ def bench_llm_command(
         engine.prefix_cache = PrefixCache(2048 * 2**20)
         engine._prior.clear()
         before = dict(engine.stats)
-        t0 = time.perf_counter()
-        prompt = completion = 0
-        for chooses, gens in work.rounds:
-            prompt += sum(c.prompt_tokens for c in engine.choose(chooses))
-            outs = engine.generate(gens)
-            prompt += sum(o.prompt_tokens for o in outs)
-            completion += sum(o.completion_tokens for o in outs)
-        wall = time.perf_counter() - t0
+        wall, prompt, completion = _serve_rounds(engine, work)
         computed = engine.stats["computed_tokens"] - before["computed_tokens"]
         batched = _mode_figures(
             work.requests, wall, prompt, completion, [], processed_tokens_per_s=computed / wall

@@ -244,13 +244,17 @@ class Engine:
     @torch.inference_mode()
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         """Batched generation; each row stops on EOS, a stop string or its token limit."""
+        return self._in_batches(requests, GenerateRequest, self._generate_batch)
+
+    def _in_batches(self, requests: Sequence, kind: type, run) -> list:
+        """Check the request type, then run ``max_batch_size`` requests at a time, one batch at a time."""
         for r in requests:
-            if not isinstance(r, GenerateRequest):
-                raise ValueError(f"requests: expected GenerateRequest, got {type(r).__name__}")
-        out: list[Completion] = []
+            if not isinstance(r, kind):
+                raise ValueError(f"requests: expected {kind.__name__}, got {type(r).__name__}")
+        out: list = []
         with self._lock:
             for start in range(0, len(requests), self.max_batch_size):
-                out += self._generate_batch(requests[start : start + self.max_batch_size])
+                out += run(requests[start : start + self.max_batch_size])
         return out
 
     def _generate_batch(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
@@ -280,14 +284,7 @@ class Engine:
     @torch.inference_mode()
     def choose(self, requests: Sequence[ChooseRequest]) -> list[Choice]:
         """A calibrated probability per option, from one forward pass per request."""
-        for r in requests:
-            if not isinstance(r, ChooseRequest):
-                raise ValueError(f"requests: expected ChooseRequest, got {type(r).__name__}")
-        out: list[Choice] = []
-        with self._lock:
-            for start in range(0, len(requests), self.max_batch_size):
-                out += self._choose_batch(requests[start : start + self.max_batch_size])
-        return out
+        return self._in_batches(requests, ChooseRequest, self._choose_batch)
 
     def _option_ids(self, answer_prefix: str, option: str) -> list[int]:
         sep = " " if answer_prefix and not answer_prefix[-1].isspace() else ""
