@@ -15,6 +15,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,18 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE transaction: committed whole, or rolled back whole on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class EventStore:
     """The writer side of a run's event store. Make one with :meth:`create` or :meth:`open`."""
 
@@ -240,18 +253,17 @@ class EventStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = cls._connect(path)
         # DDL is transactional in SQLite: the schema and the run row appear together or not at all.
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.execute(
-            "INSERT INTO runs(run_id, scenario, seed, config_json, status, started_at, finished_at, last_tick)"
-            " VALUES (?, ?, ?, ?, 'running', ?, NULL, NULL)",
-            (run_id, scenario, seed, encode_json(dict(config)), _now()),
-        )
-        conn.execute("COMMIT")
+        with _transaction(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute(
+                "INSERT INTO runs(run_id, scenario, seed, config_json, status, started_at, finished_at, last_tick)"
+                " VALUES (?, ?, ?, ?, 'running', ?, NULL, NULL)",
+                (run_id, scenario, seed, encode_json(dict(config)), _now()),
+            )
         return cls(conn, path)
 
     @classmethod
@@ -270,16 +282,11 @@ class EventStore:
 
     def register_agents(self, rows: Iterable[Sequence[Any]]) -> None:
         """Insert or replace avatars: ``(agent_id, name, policy, persona: dict)``."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._conn):
             self._conn.executemany(
                 "INSERT OR REPLACE INTO agents(agent_id, name, policy, persona_json) VALUES (?, ?, ?, ?)",
                 ((int(a), str(n), str(p), encode_json(persona)) for a, n, p, persona in rows),
             )
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
     def write_tick(
         self,
@@ -301,8 +308,7 @@ class EventStore:
                 f"tick {tick} already written (last tick {self._last_tick}); truncate_after first"
             )
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             # Generators: rows are built inside the transaction, so a bad row rolls back the whole tick.
             conn.executemany(
                 "INSERT INTO events(tick, kind, actor, target, place, text, data_json)"
@@ -323,10 +329,6 @@ class EventStore:
                 (_ledger_row(tick, entry) for entry in ledger),
             )
             conn.execute("UPDATE runs SET last_tick = ?", (tick,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
         self._last_tick = tick
 
     def truncate_after(self, tick: int) -> None:
@@ -337,8 +339,7 @@ class EventStore:
         """
         tick = int(tick)
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             for table in _TICK_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE tick > ?", (tick,))
             # Nothing before tick 0 exists; otherwise the store now ends at ``tick`` (or earlier if it never got there).
@@ -347,10 +348,6 @@ class EventStore:
             else:
                 new_last = min(self._last_tick, tick)
             conn.execute("UPDATE runs SET last_tick = ?, finished_at = NULL", (new_last,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
         self._last_tick = new_last
 
     def set_status(self, status: str) -> None:
