@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.config import load_scenario
-from sim.errors import UserError
+from sim.errors import UserError, open_user_file
 from world.moderation import Moderator
 
 __all__ = ["moderate_command", "moderate_lines"]
@@ -86,11 +86,5 @@ def moderate_command(file: str | Path, config: str | Path = "configs/moderation.
     """``mesaverse moderate FILE.jsonl [--config CONFIG]``."""
     cfg = load_scenario(config)
     path = Path(file)
-    try:
-        fh = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    with fh:
+    with open_user_file(path) as fh:
         moderate_lines(fh, Moderator(cfg.moderation), path, sys.stdout)

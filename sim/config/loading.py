@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim.config.schema import ScenarioConfig, _check_references, _RefError
-from sim.errors import UserError
+from sim.errors import UserError, open_user_file
 
 __all__ = ["apply_overrides", "dump_yaml", "load_scenario", "validate_command"]
 
@@ -106,12 +106,8 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> tuple[dict, set[str
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioConfig:
     """Read, override and validate a scenario. Raises :class:`UserError` with one line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    with open_user_file(path) as fh:
+        text = fh.read()
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
