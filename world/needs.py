@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NEEDS", "Needs"]
+__all__ = ["HUNGER", "LONELINESS", "NEEDS", "TIREDNESS", "Needs"]
 
 NEEDS: tuple[str, ...] = ("hunger", "tiredness", "loneliness")
+HUNGER, TIREDNESS, LONELINESS = 0, 1, 2  # indices into NEEDS
 
 
 class Needs:

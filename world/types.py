@@ -21,6 +21,7 @@ __all__ = [
     "Action",
     "Event",
     "Observation",
+    "quantity_error",
 ]
 
 #: Everything an avatar may attempt. ``give`` is a gift (Mesa's Boltzmann "give 1 coin").
@@ -223,3 +224,10 @@ class Observation:
     muted_until: int | None = None
     banned: bool = False
     role: str = ""
+
+
+def quantity_error(q: Any) -> str | None:
+    """Why ``q`` is not a legal quantity (a positive whole number), or None if it is."""
+    if type(q) is not int or q <= 0:
+        return f"quantity must be a positive whole number, got {q!r}"
+    return None

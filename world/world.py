@@ -27,7 +27,7 @@ from world.handlers import HANDLERS, ActionHandlers
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
 from world.moderation import Decision, Moderator
-from world.needs import Needs
+from world.needs import HUNGER, LONELINESS, TIREDNESS, Needs
 from world.offers import Offers
 from world.places import Places
 from world.projects import Projects
@@ -38,7 +38,7 @@ __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
 
 MAX_TEXT = 1000  # characters in one message
 MAX_OPEN_ORDERS = 20  # per avatar: a spammer cannot flood the book
-_HUNGER, _TIRED, _LONELY = 0, 1, 2
+_HUNGER, _TIRED, _LONELY = HUNGER, TIREDNESS, LONELINESS  # indices into NEEDS
 _VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
 
