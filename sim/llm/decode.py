@@ -144,14 +144,14 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
 
     cache = _new_cache(model, room + S)
     if P > 0:
-        n_layers = len(next(r.past for r in rows if r.past is not None))
-        for layer in range(n_layers):
+        ref = next(r.past for r in rows if r.past is not None)  # shapes for rows without a past
+        for layer in range(len(ref)):
             ks, vs = [], []
             for r in rows:
                 if r.past is None:  # no cached prefix: an all-pad past (masked out)
-                    k0, v0 = next(x.past for x in rows if x.past is not None)[layer]
+                    k0 = ref[layer][0]
                     k = k0.new_zeros(1, k0.shape[1], P, k0.shape[3])
-                    v = v0.new_zeros(1, v0.shape[1], P, v0.shape[3])
+                    v = torch.zeros_like(k)
                 else:
                     k, v = r.past[layer]
                     if r.past_len < P:  # left-pad the past so every row's past ends at P
