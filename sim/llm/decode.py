@@ -149,9 +149,9 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
             ks, vs = [], []
             for r in rows:
                 if r.past is None:  # no cached prefix: an all-pad past (masked out)
-                    k0 = ref[layer][0]
+                    k0, v0 = ref[layer]
                     k = k0.new_zeros(1, k0.shape[1], P, k0.shape[3])
-                    v = torch.zeros_like(k)
+                    v = v0.new_zeros(1, v0.shape[1], P, v0.shape[3])
                 else:
                     k, v = r.past[layer]
                     if r.past_len < P:  # left-pad the past so every row's past ends at P
