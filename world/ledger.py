@@ -10,8 +10,8 @@ Invariants (checked by :meth:`Ledger.check` at the end of every tick):
 1. Conservation: per asset, the sum over holding accounts (everything but ``mint`` and
    ``sink``) equals everything minted minus everything burned, both recorded.
 2. No account holds a negative amount of anything.
-3. Every trade has both legs: the goods entry and the payment entry exist in the tick's
-   entries, move the recorded amounts and go in opposite directions between the parties
+3. Every trade has both legs: the goods entry and the payment entry exist among the tick's
+   entries (looked up by id), move the recorded amounts and go in opposite directions between the parties
    (through escrow where the trade settled through it).
 
 A transfer that would break them is refused with :class:`LedgerError` before it changes
@@ -120,10 +120,21 @@ class Ledger:
 
     def record_trade(self, goods_entry: int, pay_entry: int, buyer: Account, seller: Account) -> None:
         """Remember a trade's two legs so :meth:`check` can prove both happened."""
-        found = {e[0]: e for e in self._entries[-64:] if e[0] in (goods_entry, pay_entry)}
         self._trades.append(
-            (goods_entry, pay_entry, found.get(goods_entry), found.get(pay_entry), buyer, seller)
+            (goods_entry, pay_entry, self._entry(goods_entry), self._entry(pay_entry), buyer, seller)
         )
+
+    def _entry(self, eid: int) -> tuple | None:
+        """The undrained entry with id ``eid`` (None if there is none), found by position:
+        ids are consecutive and the buffer holds them in order, so the look-up is exact at any
+        number of entries (a window of the last entries missed legs on a busy tick)."""
+        entries = self._entries
+        if not entries:
+            return None
+        i = eid - entries[0][0]
+        if 0 <= i < len(entries) and entries[i][0] == eid:
+            return entries[i]
+        return None
 
     def drain(self) -> list[dict[str, Any]]:
         """Entries recorded since the last drain, as ``{id, tick, asset, src, dst, qty, memo}``."""

@@ -476,3 +476,15 @@ def test_tax_rounds_to_the_nearest_coin_so_small_rates_are_not_free(amount, rate
     from world.offers import tax_on
 
     assert tax_on(amount, rate) == tax
+
+
+def test_hundreds_of_book_trades_in_one_tick_pass_the_leg_check():
+    # One tick's clearing used to push older legs out of a 64-entry window: a false alarm.
+    w = make_world(600, economy={"endowment": {"coin": 50, "bread": 2}}, population={"count": 600})
+    sellers, buyers = range(1, 301), range(301, 601)
+    w.resolve([Action(a, "order", item="bread", side="sell", qty=1, price=5) for a in sellers])
+    w.resolve([Action(a, "order", item="bread", side="buy", qty=1, price=5) for a in buyers])
+    events = w.end_tick()
+    trades = [e for e in events if e.kind == "trade"]
+    assert len(trades) == 300
+    assert w.ledger.supply("coin") == sum(w.ledger.holdings["coin"].values())
