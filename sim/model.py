@@ -119,6 +119,7 @@ class MetaverseModel(mesa.Model):
         self._build_population(cfg)
         self.state_every = agent_state_every(len(self.avatars))
         self.last_events: list[Event] = []
+        self.last_ledger: list[dict] = []
         # Tick-0 state, collected at construction as Mesa's own examples do (batch_run's
         # "Step" n is then the state after n steps).
         self.last_metrics = {**self.world.metrics(), "messages": 0.0, "conversations": 0.0}
@@ -234,6 +235,7 @@ class MetaverseModel(mesa.Model):
         self.last_events = events
         self.datacollector.collect(self)
         ledger = world.drain_ledger()
+        self.last_ledger = ledger
         if self.store is not None:
             last = world.tick >= self.ticks
             states = self.agent_states() if (tick % self.state_every == 0 or last) else ()
