@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from golden_logs import GOLDEN_FILE, OVERRIDES, digest
 
 GOLDEN = json.loads(GOLDEN_FILE.read_text())
