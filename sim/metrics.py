@@ -2,7 +2,7 @@
 
 The world computes the economy, social, moderation and project metrics (``world.metrics()``);
 this module adds what only the sim sees - messages and conversations, LLM requests, tokens,
-throughput and latency - and a Gini helper used when a world reports no Gini itself. Every
+throughput and latency. Inequality is defined once, in :mod:`world.stats`. Every
 name is documented in docs/simulation.md. One metric, one place: nothing here recomputes a
 world metric.
 """
@@ -10,7 +10,7 @@ world metric.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,32 +18,7 @@ import numpy as np
 from sim.llm.protocol import Choice, Completion
 from world.types import Event
 
-__all__ = ["LLMMeter", "gini", "percentile", "speech_metrics", "top_share"]
-
-
-def gini(values: Iterable[float] | np.ndarray) -> float:
-    """Gini coefficient of non-negative values (0: equal; -> 1: one holds everything).
-
-    Sorted-rank formula, O(n log n) in numpy: ``1 + 1/n - 2 * sum((n - i) x_i) / (n * sum x)``,
-    the same as Mesa's Boltzmann example computes, so the two are comparable.
-    """
-    x = np.sort(np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64))
-    n = x.size
-    total = x.sum()
-    if n == 0 or total <= 0:
-        return 0.0
-    ranks = np.arange(n, 0, -1, dtype=np.float64)  # n - i for i = 0..n-1
-    return float(1 + 1 / n - 2 * (ranks @ x) / (n * total))
-
-
-def top_share(values: Iterable[float], fraction: float = 0.1) -> float:
-    """Share of the total held by the richest ``fraction`` of holders."""
-    x = np.sort(np.asarray(list(values), dtype=np.float64))[::-1]
-    total = x.sum()
-    if x.size == 0 or total <= 0:
-        return 0.0
-    k = max(1, int(np.ceil(x.size * fraction)))
-    return float(x[:k].sum() / total)
+__all__ = ["LLMMeter", "percentile", "speech_metrics"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -35,7 +35,8 @@ from agents.population import agent_state_every, persona_templates, plan_populat
 from agents.rules import make_rule_policy
 from sim.config import ScenarioConfig, load_scenario, role_counts
 from sim.llm.protocol import LanguageModel
-from sim.metrics import LLMMeter, gini, speech_metrics
+from sim.metrics import LLMMeter, speech_metrics
+from sim.moderation_judge import moderation_judge
 from world import World
 from world.types import Action, Event
 
@@ -112,7 +113,7 @@ class MetaverseModel(mesa.Model):
         # The world draws from its own stream, seeded from ours: policies and world never
         # interleave draws, and both states go into checkpoints.
         self.world_rng = random.Random(self.random.getrandbits(64))
-        self.world = World(cfg, self.world_rng, llm=llm)
+        self.world = World(cfg, self.world_rng, judge=moderation_judge(llm) if llm is not None else None)
         self.currency = cfg.economy.currency
         self.conversations = ConversationBook(max_turns=max(1, cfg.llm.conversation_turns))
         self.meter = LLMMeter()
@@ -223,8 +224,6 @@ class MetaverseModel(mesa.Model):
         self._remember(events, tick)
         metrics = dict(world.metrics())
         metrics.update(speech_metrics(says, talked))
-        if "gini" not in metrics:
-            metrics["gini"] = gini(ctx.balance(i) for i in self.avatar_ids)
         if "invalid_actions" not in metrics:
             metrics["invalid_actions"] = float(sum(1 for e in events if e.kind == "invalid_action"))
         telemetry = self.llm.telemetry() if self.llm is not None and hasattr(self.llm, "telemetry") else None

@@ -19,20 +19,31 @@ step up the ladder (warn, mute for N ticks, ban by default). A muted avatar's me
 offers are not delivered; a banned avatar can no longer act. Where the scenario marks
 ground truth (scripted violators), precision, recall and ticks-to-action are kept.
 
-The ``llm`` rule talks to any object with ``.choose(list[ChooseRequest])`` (the protocol in
-sim.llm.protocol). The world may not import sim, so the request type comes from a factory
-the caller injects, or is imported lazily the first time the rule runs.
+The ``llm`` rule asks a :data:`Judge`: a port this module defines, a plain callable
+``judge(question, texts, seed) -> [P(yes) or None per text]`` that the simulation wires to its
+language model. The world itself imports no model code.
+
+Ground truth and scores are per message: a message is harmful when its sender is a scripted
+violator (:data:`VIOLATOR_POLICIES`, or a role marked ``violator``), flagged when a rule fired on
+it; precision and recall come from :func:`world.stats.detection_scores`.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Decision", "Moderator", "normalise"]
+from world.stats import DetectionScores
+
+__all__ = ["VIOLATOR_POLICIES", "Decision", "Judge", "Moderator", "normalise"]
+
+#: Rule policies whose avatars are scripted violators (the moderation ground truth).
+VIOLATOR_POLICIES: tuple[str, ...] = ("spammer", "scammer", "harasser")
+
+#: The port of the ``llm`` rule: ``judge(question, texts, seed)`` -> P(yes) per text (None: no answer).
+Judge = Callable[[str, Sequence[str], int], Sequence[float | None]]
 
 _WORD = re.compile(r"\w+")
 _SPACES = re.compile(r"\s+")
@@ -86,15 +97,13 @@ class Moderator:
         self,
         cfg: Any,
         *,
-        llm: Any = None,
-        request_factory: Callable[[str, str], Any] | None = None,
+        judge: Judge | None = None,
         violators: set[int] | None = None,
     ) -> None:
         self.cfg = cfg
         self.enabled = bool(cfg.enabled)
         self.rules = list(cfg.rules) if self.enabled else []
-        self.llm = llm
-        self._factory = request_factory
+        self.judge_port = judge
         self._vocab = {r.id: _Vocabulary(r.words) for r in self.rules if r.words}
         self._patterns = {
             r.id: [re.compile(p, re.IGNORECASE) for p in r.patterns] for r in self.rules if r.patterns
@@ -121,8 +130,10 @@ class Moderator:
         self.banned: set[int] = set()
         self.first_act: dict[int, int] = {}  # violator -> tick of its first message or offer
         self.first_flag: dict[int, int] = {}  # avatar -> tick of its first decision
-        self.true_pos = 0
-        self.false_pos = 0
+        self.true_pos = 0  # decisions (messages, offers, reports) on violators
+        self.false_pos = 0  # decisions on everyone else
+        # Screened messages with ground truth: [flagged harmful, flagged benign, missed harmful, passed benign].
+        self.message_tally = [0, 0, 0, 0]
         self.counts: dict[str, int] = {}  # decisions per rule, this tick
         self.sanction_count = 0  # sanctions this tick
 
@@ -160,6 +171,20 @@ class Moderator:
         """
         if not self.message_rules:
             return None
+        d = self._first_breach(sender, target, text, tick, llm_yes)
+        if self.violators:
+            harmful = sender in self.violators
+            self.message_tally[(0 if d is not None else 2) + (0 if harmful else 1)] += 1
+        return d
+
+    def message_scores(self) -> DetectionScores:
+        """Per-message precision and recall so far (messages of runs with ground truth)."""
+        tp, fp, fn, tn = self.message_tally
+        return DetectionScores(tp, fp, fn, tn)
+
+    def _first_breach(
+        self, sender: int, target: int | None, text: str, tick: int, llm_yes: float | None
+    ) -> Decision | None:
         self.note_act(sender, tick)
         sent = self._window(self.sent, sender, tick)
         norm = normalise(text)
@@ -205,17 +230,23 @@ class Moderator:
                 return True
         return False
 
-    def judge(self, texts: Sequence[str], seed: int = 0) -> list[float | None]:
-        """P(yes) of the ``llm`` rule for each text, in one batched ``choose`` call.
+    @property
+    def wants_judge(self) -> bool:
+        """Whether an ``llm`` rule is configured and a judge is wired in."""
+        return self.judge_port is not None and "llm" in self._by_kind
 
-        None everywhere when no ``llm`` rule is configured or no model was given.
+    def judge(self, texts: Sequence[str], seed: int = 0) -> list[float | None]:
+        """P(yes) of the ``llm`` rule for each text, in one call of the judge port.
+
+        None everywhere when no ``llm`` rule is configured or no judge was given.
         """
         rule = self._by_kind.get("llm")
-        if rule is None or self.llm is None or not texts:
+        if rule is None or self.judge_port is None or not texts:
             return [None] * len(texts)
-        factory = self._factory or _default_factory
-        reqs = [factory(rule.question, t, seed + i) for i, t in enumerate(texts)]
-        return [float(c.probs[0]) for c in self.llm.choose(reqs)]
+        answers = list(self.judge_port(rule.question, list(texts), seed))
+        if len(answers) != len(texts):
+            raise ValueError(f"the moderation judge answered {len(answers)} of {len(texts)} messages")
+        return [None if p is None else float(p) for p in answers]
 
     def screen_offer(
         self,
@@ -302,11 +333,12 @@ class Moderator:
         out["moderation_actions"] = float(sum(self.counts.values()))
         out["sanctions"] = float(self.sanction_count)
         if self.violators:
-            flagged = self.true_pos + self.false_pos
-            if flagged:
-                out["moderation.precision"] = self.true_pos / flagged
+            scores = self.message_scores()
+            if scores.true_pos + scores.false_pos:
+                out["moderation.precision"] = scores.precision
+            if scores.true_pos + scores.false_neg:
+                out["moderation.recall"] = scores.recall
             caught = [a for a in self.violators if a in self.first_flag]
-            out["moderation.recall"] = len(caught) / len(self.violators)
             delays = [self.first_flag[a] - self.first_act[a] for a in caught if a in self.first_act]
             if delays:
                 out["moderation.ticks_to_action"] = sum(delays) / len(delays)
@@ -335,6 +367,7 @@ class Moderator:
             "first_flag": [[a, t] for a, t in self.first_flag.items()],
             "true_pos": self.true_pos,
             "false_pos": self.false_pos,
+            "message_tally": list(self.message_tally),
             "counts": dict(self.counts),
             "sanction_count": self.sanction_count,
             "violators": sorted(self.violators),
@@ -357,19 +390,7 @@ class Moderator:
         self.first_flag = {a: t for a, t in s["first_flag"]}
         self.true_pos = s["true_pos"]
         self.false_pos = s["false_pos"]
+        self.message_tally = list(s.get("message_tally", (0, 0, 0, 0)))
         self.counts = dict(s["counts"])
         self.sanction_count = s["sanction_count"]
         self.violators = set(s["violators"])
-
-
-def _default_factory(question: str, text: str, seed: int) -> Any:
-    # Imported here, not at module level: world/ must not depend on sim/ to load.
-    protocol = importlib.import_module("sim.llm.protocol")
-    return protocol.ChooseRequest(
-        messages=(
-            protocol.Message("system", question),
-            protocol.Message("user", f"Message: {text}\nAnswer yes or no."),
-        ),
-        options=("yes", "no"),
-        seed=seed,
-    )

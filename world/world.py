@@ -26,12 +26,13 @@ from typing import Any
 from world.handlers import HANDLERS, ActionHandlers
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
-from world.moderation import Decision, Moderator
+from world.moderation import VIOLATOR_POLICIES, Decision, Judge, Moderator
 from world.needs import HUNGER, LONELINESS, TIREDNESS, Needs
 from world.offers import Offers
 from world.places import Places
 from world.projects import Projects
 from world.social import SocialGraph
+from world.stats import inequality
 from world.types import Action, Event, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
@@ -39,7 +40,6 @@ __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
 MAX_TEXT = 1000  # characters in one message
 MAX_OPEN_ORDERS = 20  # per avatar: a spammer cannot flood the book
 _HUNGER, _TIRED, _LONELY = HUNGER, TIREDNESS, LONELINESS  # indices into NEEDS
-_VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
 
 def _draw(dist: Any, rng: random.Random) -> int:
@@ -60,31 +60,15 @@ def _draw(dist: Any, rng: random.Random) -> int:
     return max(0, int(v))
 
 
-def _inequality(values: list[int]) -> tuple[float, float]:
-    """(Gini coefficient, share of the richest 10%) of ``values``, from one sort."""
-    n = len(values)
-    total = sum(values)
-    if n == 0 or total == 0:
-        return 0.0, 0.0
-    xs = sorted(values)
-    b = sum(x * (n - i) for i, x in enumerate(xs)) / (n * total)
-    top = sum(xs[n - max(1, n // 10) :]) / total
-    return 1 + 1 / n - 2 * b, top
-
-
 class World(ActionHandlers):
     """The world of one scenario.
 
     ``spec`` is the scenario (``sim.config.ScenarioConfig`` or anything with the same
-    attributes); ``rng`` is the only source of randomness. ``llm`` (optional) is any object
-    with ``.choose(requests)``, used by a moderation rule of kind ``llm``;
-    ``request_factory(question, text, seed)`` builds its requests (default: the
-    ``ChooseRequest`` of sim.llm.protocol, imported lazily).
+    attributes); ``rng`` is the only source of randomness. ``judge`` (optional) answers the
+    moderation rule of kind ``llm`` (the port :data:`world.moderation.Judge`).
     """
 
-    def __init__(
-        self, spec: Any, rng: random.Random, *, llm: Any = None, request_factory: Any = None
-    ) -> None:
+    def __init__(self, spec: Any, rng: random.Random, *, judge: Judge | None = None) -> None:
         self.spec = spec
         self.rng = rng
         self.tick = 0
@@ -106,7 +90,7 @@ class World(ActionHandlers):
         self.offers = Offers(self.ledger, self.currency, eco.tax_rate)
         self.book = OrderBook(self.ledger, self.currency, eco.tax_rate)
         self.projects = Projects(spec.projects, self.ledger, self.currency, eco.labour_value, self.price_of)
-        self.moderator = Moderator(spec.moderation, llm=llm, request_factory=request_factory)
+        self.moderator = Moderator(spec.moderation, judge=judge)
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
         self.ids: list[int] = []
@@ -156,7 +140,7 @@ class World(ActionHandlers):
     @staticmethod
     def _is_violator(role_cfg: Any) -> bool:
         v = getattr(role_cfg, "violator", None)
-        return role_cfg.policy in _VIOLATOR_POLICIES if v is None else bool(v)
+        return role_cfg.policy in VIOLATOR_POLICIES if v is None else bool(v)
 
     def _start(self) -> None:
         # The initial graph needs the whole starting population, so it is laid down at the
@@ -280,7 +264,7 @@ class World(ActionHandlers):
             self._start()
         out: list[Event] = []
         judged = None
-        if "llm" in self.moderator._by_kind and self.moderator.llm is not None:
+        if self.moderator.wants_judge:
             texts = [a.text for a in actions if a.kind == "say" and a.text]
             judged = iter(self.moderator.judge(texts, seed=self.spec.run.seed * 1_000_003 + self.tick))
         self._judged = judged
@@ -455,7 +439,7 @@ class World(ActionHandlers):
             out[k] = float(v)
         cur = self.ledger.holdings.get(self.currency, {})
         wealth = [cur.get(a, 0) for a in self.ids]
-        out["gini"], out["top10_share"] = _inequality(wealth)
+        out["gini"], out["top10_share"] = inequality(wealth)
         out["coins_total"] = float(self.ledger.supply(self.currency))
         out["treasury"] = float(cur.get("treasury", 0))
         for item in self.item_names:

@@ -12,6 +12,7 @@ from world_fakes import make_world
 from sim.config import ModerationConfig
 from sim.errors import UserError
 from sim.llm.protocol import Choice, ChooseRequest
+from sim.moderation_judge import moderation_judge
 from sim.offline_moderation import moderate_command, moderate_lines
 from world import Action
 from world.moderation import Moderator
@@ -154,7 +155,7 @@ def test_llm_rule_asks_one_batched_yes_no_question_per_message():
     judge = FakeJudge({"scheme": 0.9, "bread": 0.4})
     rules = [{"id": "judge", "kind": "llm", "probability": 0.5}]
     w = make_world(3, moderation={"rules": rules})
-    w.moderator.llm = judge
+    w.moderator.judge_port = moderation_judge(judge)
     ev = w.resolve(
         [Action(1, "say", target=2, text="join my scheme"), Action(2, "say", target=3, text="fresh bread")]
     )

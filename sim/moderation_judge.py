@@ -1,0 +1,34 @@
+"""Wires the world's moderation judge port (:data:`world.moderation.Judge`) to a language model.
+
+The world asks ``judge(question, texts, seed)`` for P(yes) per message; this asks the model one
+yes/no ``choose`` question per message, all in one batched call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sim.llm.protocol import ChooseRequest, LanguageModel, Message
+from world.moderation import Judge
+
+__all__ = ["moderation_judge"]
+
+
+def moderation_judge(llm: LanguageModel) -> Judge:
+    """A :data:`~world.moderation.Judge` that asks ``llm``."""
+
+    def judge(question: str, texts: Sequence[str], seed: int) -> list[float | None]:
+        requests = [
+            ChooseRequest(
+                messages=(
+                    Message("system", question),
+                    Message("user", f"Message: {text}\nAnswer yes or no."),
+                ),
+                options=("yes", "no"),
+                seed=seed + i,
+            )
+            for i, text in enumerate(texts)
+        ]
+        return [float(c.probs[0]) if c.probs else None for c in llm.choose(requests)]
+
+    return judge
