@@ -7,6 +7,7 @@ holds every fact and validates every change; the avatar is who it is (persona), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -16,6 +17,7 @@ from agents.persona import Persona
 
 if TYPE_CHECKING:
     from agents.policy import Decision, Policy, TickContext
+    from world.types import Action, Observation
 
 __all__ = ["Avatar"]
 
@@ -49,9 +51,9 @@ class Avatar(mesa.Agent):
         """The persona's name."""
         return self.persona.name
 
-    def decide(self, ctx: TickContext) -> Decision:
+    def decide(self, obs: Observation | None, options: Sequence[Action], ctx: TickContext) -> Decision:
         """Ask the policy for this tick's action (or a pending LLM choice)."""
-        return self.policy.decide(self, ctx)
+        return self.policy.decide(self, obs, options, ctx)
 
     def remember(self, tick: int, text: str, importance: float = 3.0, kind: str = "observation") -> None:
         """Store a memory (no-op for avatars without one)."""

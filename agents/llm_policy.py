@@ -88,6 +88,7 @@ class LLMPolicy:
 
     name = "llm"
     uses_llm = True
+    observes = True
 
     def __init__(
         self,
@@ -108,15 +109,13 @@ class LLMPolicy:
 
     # -- deciding --------------------------------------------------------------------------------
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """A :class:`PendingChoice` over the legal actions (or the only one, without asking)."""
-        world = ctx.world
-        options = world.legal_actions(avatar.avatar_id, limit=MAX_OPTIONS)
-        if not options:
+        if not options or obs is None:
             return None
-        obs = world.observation_for(avatar.avatar_id)
-        ctx.extra.setdefault("observations", {})[avatar.avatar_id] = obs
-        options = focus_on_urgent_need(options, obs.needs)
+        options = focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
@@ -128,7 +127,7 @@ class LLMPolicy:
             needs=obs.needs,
             status=_status(obs, ctx),
             nearby=[ctx.names.get(i, f"#{i}") for i in obs.nearby],
-            heard=[(ctx.names.get(s, f"#{s}"), t) for _tick, s, t in obs.messages],
+            heard=[(ctx.names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages],
             memories=self._memories(avatar, obs, ctx),
             n_options=len(options),
             budget_tokens=self.prompt_tokens,
@@ -150,7 +149,7 @@ class LLMPolicy:
         (its text is generated with the conversation so far) until a side says goodbye or the
         turn cap ends it - no ``choose`` call needed. Only a ``say`` the world offers is used.
         """
-        book = ctx.extra.get("conversations")
+        book = ctx.conversations
         if book is None:
             return None
         for conv in book.active:
@@ -182,14 +181,13 @@ class LLMPolicy:
         self,
         avatar: Avatar,
         action: Action,
+        obs: Observation,
         ctx: TickContext,
         conversation: Conversation | None,
         turns_left: int,
     ) -> GenerateRequest:
-        """The ``generate`` request for the text of a chosen ``say`` action."""
-        obs: Observation | None = ctx.extra.get("observations", {}).get(avatar.avatar_id)
-        if obs is None:
-            obs = ctx.world.observation_for(avatar.avatar_id)
+        """The ``generate`` request for the text of a chosen ``say`` action (from the same
+        observation the avatar decided on)."""
         names = ctx.names
         if action.target is not None:
             listeners = [names.get(action.target, f"#{action.target}")]
@@ -198,7 +196,7 @@ class LLMPolicy:
         so_far = [(names.get(s, f"#{s}"), t) for s, t in (conversation.turns if conversation else ())]
         if conversation is None:
             # Not in a conversation yet: what was just said to us is its start.
-            so_far = [(names.get(s, f"#{s}"), t) for _tick, s, t in obs.messages[-2:]]
+            so_far = [(names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages[-2:]]
         situation = speech_prompt(
             tick=ctx.tick,
             place=_where(obs),
@@ -228,7 +226,7 @@ class LLMPolicy:
     def _memories(self, avatar: Avatar, obs: Observation, ctx: TickContext, k: int | None = None) -> str:
         if avatar.memory is None or not len(avatar.memory):
             return ""
-        heard = " ".join(t for _tick, _s, t in obs.messages[-2:])
+        heard = " ".join(m.text for m in obs.messages[-2:])
         nearby = " ".join(ctx.names.get(i, "") for i in obs.nearby[:4])
         urgent = max(obs.needs, key=obs.needs.__getitem__) if obs.needs else ""
         query = f"{heard} {nearby} {obs.place or ''} {urgent}"
@@ -253,8 +251,8 @@ def _status(obs: Observation, ctx: TickContext) -> str:
     parts = [f"You have {obs.coins} {ctx.currency}" + (f" and {inv}." if inv else ".")]
     if obs.offers:
         offers = "; ".join(
-            f"offer {oid} from {ctx.names.get(s, f'#{s}')}: gives {_goods(give)} for {_goods(get)}"
-            for oid, s, give, get, _exp in obs.offers[:4]
+            f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for {_goods(o.get)}"
+            for o in obs.offers[:4]
         )
         parts.append(f"Offers to you: {offers}.")
     if obs.prices:
@@ -262,7 +260,7 @@ def _status(obs: Observation, ctx: TickContext) -> str:
     if obs.projects:
         parts.append(
             "Projects: "
-            + "; ".join(f"{pid} {name} ({pct}% done)" for pid, name, pct in obs.projects[:3])
+            + "; ".join(f"{p.id} {p.template} ({p.deadline}% done)" for p in obs.projects[:3])
             + "."
         )
     if obs.muted_until is not None and obs.muted_until > obs.tick:

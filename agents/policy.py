@@ -1,5 +1,11 @@
 """The policy protocol: how an avatar turns what it sees into one :class:`~world.types.Action`.
 
+The model pushes each avatar what it needs: once per tick it computes the avatar's
+:class:`~world.types.Observation` and the world's legal options and calls
+``policy.decide(avatar, obs, options, ctx)``; policies never reach into the world. A policy that
+needs neither (``observes = False``: random-give, idle) gets ``None`` and no options, which
+keeps Mesa's Boltzmann benchmark cheap.
+
 Two kinds of policies share one method, :meth:`Policy.decide`:
 
 - rule policies answer at once with an ``Action`` (or ``None``: do nothing this tick);
@@ -18,36 +24,37 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sim.llm.protocol import Choice, ChooseRequest
-from world.types import Action
+from world.types import Action, Observation
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
+    from agents.conversation import ConversationBook
 
 __all__ = ["Decision", "PendingChoice", "Policy", "TickContext"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TickContext:
-    """What a policy may consult while deciding, besides its avatar.
+    """What a policy may consult while deciding, besides its avatar, observation and options.
 
     ``random`` is the model's seeded RNG: policies draw from it in a fixed avatar order, so
-    the same seed gives the same decisions. ``world`` is read-only for policies (they call
-    ``observation_for``, ``legal_actions`` and cheap reads such as ``balance``).
+    the same seed gives the same decisions. ``balance`` is an O(1) coin read (the random-give
+    hot path); ``names`` is the world's register of avatar names; ``conversations`` the
+    model's conversation book (None where the model keeps none).
     """
 
     tick: int
     random: random.Random
-    world: Any
     avatar_ids: Sequence[int]
     names: Mapping[int, str]
-    balance: Callable[[int], int]  # avatar id -> coins, an O(1) read (the random-give hot path)
+    balance: Callable[[int], int]
     currency: str = "coin"
     run_seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    conversations: ConversationBook | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +94,16 @@ Decision = Action | PendingChoice | None
 
 @runtime_checkable
 class Policy(Protocol):
-    """Decides an avatar's action for the tick. ``name`` is what the event store records."""
+    """Decides an avatar's action for the tick. ``name`` is what the event store records.
+
+    ``observes``: whether :meth:`decide` reads the observation and options (else the model
+    passes ``None`` and ``()``, and computes neither).
+    """
 
     name: str
     uses_llm: bool
+    observes: bool
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision: ...
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision: ...

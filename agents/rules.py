@@ -50,14 +50,14 @@ class RulePolicy:
 
     name = "rule"
     uses_llm = False
+    observes = True
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """The best-scoring legal option (random among equals); ``None`` when all score <= 0."""
-        world = ctx.world
-        options = world.legal_actions(avatar.avatar_id)
-        if not options:
+        if not options or obs is None:
             return None
-        obs = world.observation_for(avatar.avatar_id)
         best: list[Action] = []
         best_score = 0.0
         for option in options:
@@ -114,8 +114,11 @@ class RandomGivePolicy:
 
     name = "random_give"
     uses_llm = False
+    observes = False
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """``give 1 coin`` to a uniformly drawn other avatar, or nothing when broke."""
         me = avatar.avatar_id
         if ctx.balance(me) < 1:
@@ -185,13 +188,13 @@ class TraderPolicy(RulePolicy):
 
 def _offer_gain(option: Action, obs: Observation, ctx: TickContext) -> float:
     """Market value got minus given for an accept option (0 when the offer is unknown)."""
-    for offer_id, _sender, give, get, _exp in obs.offers:
-        if offer_id == option.offer_id:
+    for offer in obs.offers:
+        if offer.id == option.offer_id:
 
             def value(goods: Sequence[tuple[str, int]]) -> float:
                 return sum(q * (1 if i == ctx.currency else obs.prices.get(i, 1)) for i, q in goods)
 
-            gain = value(give) - value(get)  # the sender gives ``give``: that is what we get
+            gain = value(offer.give) - value(offer.get)  # the sender gives ``give``: that is what we get
             return gain if gain > 0 else -10.0
     return 0.0
 
@@ -245,10 +248,12 @@ class CollaboratorPolicy(RulePolicy):
     # all but ``max_active`` proposals would be refused.
     propose_rate = 0.1
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """Draw whether to propose this tick (seeded), then score the options."""
         self._propose = ctx.random.random() < self.propose_rate
-        return super().decide(avatar, ctx)
+        return super().decide(avatar, obs, options, ctx)
 
     def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
         """Projects first, gathering for them next."""
@@ -270,8 +275,11 @@ class IdlePolicy:
 
     name = "idle"
     uses_llm = False
+    observes = False
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """Always ``rest``."""
         return Action(avatar.avatar_id, "rest")
 
@@ -313,10 +321,12 @@ class _ViolatorPolicy(RulePolicy):
     def _speech_score(self, option: Action) -> float:
         return 3.0
 
-    def decide(self, avatar: Avatar, ctx: TickContext) -> Decision:
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
         """Decide whether to talk this tick with the model's RNG (so it is seeded), then score."""
         self._talk = ctx.random.random() < self.rate
-        return super().decide(avatar, ctx)
+        return super().decide(avatar, obs, options, ctx)
 
     def finish(self, action: Action, obs: Observation, ctx: TickContext) -> Action:
         """Put a templated message in a chosen ``say``."""

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
-from world.types import ACTION_KINDS, EVENT_KINDS, Action
+from world.actions import ACTION_KINDS
+from world.types import EVENT_KINDS, Action
 
 __all__ = ["ConformanceReport", "RandomLanguageModel", "api_check", "event_log", "seed_check"]
 
@@ -97,40 +98,25 @@ def api_check(
 
     cfg = load_scenario(config, overrides)
     model = MetaverseModel(cfg, llm=llm or (RandomLanguageModel() if needs_llm(cfg) else None), ticks=ticks)
-    world = model.world
     report = ConformanceReport(scenario=cfg.name, ticks=ticks)
-    offered: dict[int, set[Action]] = {}
-    attempted: list[Action] = []
-    legal_actions, resolve = world.legal_actions, world.resolve
-
-    def recording_legal_actions(avatar_id: int, limit: int = 26) -> list[Action]:
-        options = legal_actions(avatar_id, limit)
-        offered.setdefault(avatar_id, set()).update(_key(o) for o in options)
-        return options
-
-    def recording_resolve(actions: Sequence[Action]) -> list:
-        attempted.extend(actions)
-        return resolve(actions)
-
-    world.legal_actions = recording_legal_actions  # type: ignore[method-assign]
-    world.resolve = recording_resolve  # type: ignore[method-assign]
     for _ in range(ticks):
-        offered.clear()
-        attempted.clear()
         model.step()
+        record = model.last_record
+        assert record is not None
+        offered = {avatar: {_key(o) for o in opts} for avatar, opts in record.options.items()}
         refused = {
             json.dumps(e.data.get("action"), sort_keys=True)
-            for e in model.last_events
+            for e in record.events
             if e.kind == "invalid_action"
         }
-        for a in attempted:
+        for a in record.actions:
             report.actions += 1
             if a.kind not in ACTION_KINDS:
-                report.problems.append(f"tick {model.tick - 1}: unknown action kind {a.kind!r}")
+                report.problems.append(f"tick {record.tick}: unknown action kind {a.kind!r}")
             elif _key(a) in offered.get(a.actor, ()):
                 report.offered += 1
             elif json.dumps(a.as_dict(), sort_keys=True) in refused:
-                report.problems.append(f"tick {model.tick - 1}: unoffered action refused: {a.as_dict()}")
+                report.problems.append(f"tick {record.tick}: unoffered action refused: {a.as_dict()}")
             else:
                 report.own += 1
         for e in model.last_events:

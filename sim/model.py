@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,9 @@ from sim.llm.protocol import LanguageModel
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
 from world import World
-from world.types import Action, Event
+from world.types import Action, Event, Observation
 
-__all__ = ["MetaverseModel", "needs_llm"]
+__all__ = ["MetaverseModel", "TickRecord", "needs_llm"]
 
 #: How important each kind of event is to the avatars it involves (Generative Agents' 1..10).
 _IMPORTANCE = {
@@ -51,6 +51,19 @@ _IMPORTANCE = {
 }  # fmt: skip
 #: Model-level series collected by the DataCollector (all metrics go to the event store).
 _COLLECTED = ("population", "messages", "conversations", "trades", "gini", "invalid_actions", "llm.requests")
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """One tick as the model ran it: what each observing avatar saw and was offered, the
+    actions sent to the world (in the order it resolved them), what happened, and the metrics."""
+
+    tick: int
+    observations: Mapping[int, Observation]
+    options: Mapping[int, tuple[Action, ...]]
+    actions: tuple[Action, ...]
+    events: tuple[Event, ...]
+    metrics: Mapping[str, float]
 
 
 def needs_llm(cfg: ScenarioConfig) -> bool:
@@ -120,6 +133,7 @@ class MetaverseModel(mesa.Model):
         self._build_population(cfg)
         self.state_every = agent_state_every(len(self.avatars))
         self.last_events: list[Event] = []
+        self.last_record: TickRecord | None = None
         self.last_ledger: list[dict] = []
         # Tick-0 state, collected at construction as Mesa's own examples do (batch_run's
         # "Step" n is then the state after n steps).
@@ -183,10 +197,11 @@ class MetaverseModel(mesa.Model):
         # Our own collections (model.agents is Mesa's): id order, which decide() follows.
         self.avatars: list[Avatar] = sorted(self.agents, key=lambda a: a.unique_id)
         self.avatar_ids: list[int] = [a.unique_id for a in self.avatars]
-        self.names: dict[int, str] = {a.unique_id: a.name for a in self.avatars}
         self.llm_avatars: dict[int, Avatar] = {a.unique_id: a for a in self.avatars if a.policy.uses_llm}
         for a in self.avatars:
             self.world.add_avatar(a.unique_id, a.name, role=a.role)
+        # One register of names: the world's (it labels options and observations with them).
+        self.names = self.world.names
 
     # -- the tick ------------------------------------------------------------------------------------
 
@@ -204,18 +219,19 @@ class MetaverseModel(mesa.Model):
         ctx = TickContext(
             tick=tick,
             random=self.random,
-            world=world,
             avatar_ids=self.avatar_ids,
             names=self.names,
-            balance=_coins_reader(world),
+            balance=world.coins,
             currency=self.currency,
             run_seed=self.run_seed,
-            extra={"conversations": self.conversations},
+            conversations=self.conversations,
         )
-        actions, pending = self._decide(ctx)
+        observations: dict[int, Observation] = {}
+        options: dict[int, tuple[Action, ...]] = {}
+        actions, pending = self._decide(ctx, observations, options)
         if pending:
             actions += self._choose(pending)
-        actions = self._speak(actions, ctx)
+        actions = self._speak(actions, ctx, observations)
         self.random.shuffle(actions)
         events = world.resolve(actions)
         events += world.end_tick()
@@ -224,14 +240,13 @@ class MetaverseModel(mesa.Model):
         self._remember(events, tick)
         metrics = dict(world.metrics())
         metrics.update(speech_metrics(says, talked))
-        if "invalid_actions" not in metrics:
-            metrics["invalid_actions"] = float(sum(1 for e in events if e.kind == "invalid_action"))
         telemetry = self.llm.telemetry() if self.llm is not None and hasattr(self.llm, "telemetry") else None
         if self.llm_avatars or self.meter.requests:
             metrics.update(self.meter.metrics(telemetry))
         metrics["tick_seconds"] = time.perf_counter() - t0
         self.last_metrics = metrics
         self.last_events = events
+        self.last_record = TickRecord(tick, observations, options, tuple(actions), tuple(events), metrics)
         self.datacollector.collect(self)
         ledger = world.drain_ledger()
         self.last_ledger = ledger
@@ -241,14 +256,32 @@ class MetaverseModel(mesa.Model):
             self.store.write_tick(tick, events, metrics, states, ledger)
         self.running = world.tick < self.ticks
 
-    def _decide(self, ctx: TickContext) -> tuple[list[Action], list[tuple[Avatar, PendingChoice]]]:
-        """Every avatar's decision in id order; runs of one policy with ``decide_batch`` in one call."""
+    def _decide(
+        self,
+        ctx: TickContext,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+    ) -> tuple[list[Action], list[tuple[Avatar, PendingChoice]]]:
+        """Every avatar's decision in id order. The model pushes each observing avatar its
+        observation and options, computed once here (and kept for speech and the tick record);
+        runs of a non-observing policy with ``decide_batch`` go in one call."""
         actions: list[Action] = []
         pending: list[tuple[Avatar, PendingChoice]] = []
         append = actions.append
+        observe = self.world.observe
         for policy, run in self._policy_runs():
             batch = getattr(policy, "decide_batch", None)
-            decisions = batch(run, ctx) if batch is not None else [policy.decide(a, ctx) for a in run]
+            if not policy.observes:
+                decisions = (
+                    batch(run, ctx) if batch is not None else [policy.decide(a, None, (), ctx) for a in run]
+                )
+            else:
+                decisions = []
+                for a in run:
+                    obs, opts = observe(a.unique_id)
+                    observations[a.unique_id] = obs
+                    options[a.unique_id] = tuple(opts)
+                    decisions.append(policy.decide(a, obs, opts, ctx))
             for avatar, d in zip(run, decisions, strict=True):
                 if d is None:
                     continue
@@ -277,8 +310,11 @@ class MetaverseModel(mesa.Model):
         self.meter.record_choices(started, choices)
         return [p.pick(c) for (_, p), c in zip(pending, choices, strict=True)]
 
-    def _speak(self, actions: list[Action], ctx: TickContext) -> list[Action]:
-        """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call."""
+    def _speak(
+        self, actions: list[Action], ctx: TickContext, observations: dict[int, Observation]
+    ) -> list[Action]:
+        """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call (each from
+        the observation its speaker decided on)."""
         todo = [
             (i, a)
             for i, a in enumerate(actions)
@@ -290,11 +326,10 @@ class MetaverseModel(mesa.Model):
         requests = []
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
-            place = ctx.extra.get("observations", {}).get(a.actor)
-            place = place.place if place is not None else None
-            conv = self.conversations.find(a.actor, a.target, place)
-            left = self.conversations.turns_left(a.actor, a.target, place)
-            requests.append(avatar.policy.speech_request(avatar, a, ctx, conv, left))
+            obs = observations[a.actor]
+            conv = self.conversations.find(a.actor, a.target, obs.place)
+            left = self.conversations.turns_left(a.actor, a.target, obs.place)
+            requests.append(avatar.policy.speech_request(avatar, a, obs, ctx, conv, left))
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
@@ -397,12 +432,6 @@ class MetaverseModel(mesa.Model):
         for s in state["avatars"]:
             by_id[int(s["id"])].set_state(s)
         self.running = self.world.tick < self.ticks
-
-
-def _coins_reader(world: Any) -> Any:
-    """The world's O(1) coin read (``coins``), else one through a full observation."""
-    reader = getattr(world, "coins", None)
-    return reader if callable(reader) else (lambda i: world.observation_for(i).coins)
 
 
 def _reporter(name: str) -> Any:

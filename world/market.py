@@ -14,15 +14,30 @@ An avatar cannot hold a buy and a sell on the same item at once (no trading with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from world.ledger import Ledger
 from world.offers import tax_on
 
-__all__ = ["OrderBook"]
+__all__ = ["Order", "OrderBook"]
 
-# An order: [id, avatar, item, side, qty_left, price, expires_tick]
-_ID, _AV, _ITEM, _SIDE, _QTY, _PRICE, _EXP = range(7)
+
+@dataclass(slots=True)
+class Order:
+    """An open order. ``qty`` is what is left to fill (it falls as the order matches)."""
+
+    id: int
+    avatar: int
+    item: str
+    side: str  # "buy" or "sell"
+    qty: int
+    price: int
+    expires: int
+
+    def as_row(self) -> list[Any]:
+        """The checkpoint's form: ``[id, avatar, item, side, qty_left, price, expires]``."""
+        return [self.id, self.avatar, self.item, self.side, self.qty, self.price, self.expires]
 
 
 class OrderBook:
@@ -32,7 +47,7 @@ class OrderBook:
         self.ledger = ledger
         self.currency = currency
         self.tax_rate = tax_rate
-        self.orders: dict[int, list[Any]] = {}
+        self.orders: dict[int, Order] = {}
         # avatar -> its open order ids: per-avatar checks stay O(own orders) on a big book.
         self._mine: dict[int, dict[int, None]] = {}
         self.next_id = 1
@@ -42,7 +57,7 @@ class OrderBook:
     def has_side(self, avatar: int, item: str, side: str) -> bool:
         """Whether ``avatar`` has an open ``side`` order on ``item``."""
         orders = self.orders
-        return any(orders[i][_ITEM] == item and orders[i][_SIDE] == side for i in self._mine.get(avatar, ()))
+        return any(orders[i].item == item and orders[i].side == side for i in self._mine.get(avatar, ()))
 
     def open_count(self, avatar: int) -> int:
         """Open orders of ``avatar``."""
@@ -58,26 +73,26 @@ class OrderBook:
                 self.ledger.transfer(avatar, "escrow", self.currency, price * qty, memo)
         else:
             self.ledger.transfer(avatar, "escrow", item, qty, memo)
-        self.orders[oid] = [oid, avatar, item, side, qty, price, expires]
+        self.orders[oid] = Order(oid, avatar, item, side, qty, price, expires)
         self._mine.setdefault(avatar, {})[oid] = None
         return oid
 
-    def _drop(self, oid: int) -> list[Any]:
+    def _drop(self, oid: int) -> Order:
         o = self.orders.pop(oid)
-        mine = self._mine[o[_AV]]
+        mine = self._mine[o.avatar]
         del mine[oid]
         if not mine:
-            del self._mine[o[_AV]]
+            del self._mine[o.avatar]
         return o
 
     def escrowed(self) -> dict[str, int]:
         """What open orders hold in escrow, per asset (for the escrow invariant)."""
         out: dict[str, int] = {}
         for o in self.orders.values():
-            if o[_SIDE] == "buy":
-                out[self.currency] = out.get(self.currency, 0) + o[_PRICE] * o[_QTY]
+            if o.side == "buy":
+                out[self.currency] = out.get(self.currency, 0) + o.price * o.qty
             else:
-                out[o[_ITEM]] = out.get(o[_ITEM], 0) + o[_QTY]
+                out[o.item] = out.get(o.item, 0) + o.qty
         return out
 
     def clear(self) -> list[dict[str, Any]]:
@@ -85,33 +100,34 @@ class OrderBook:
 
         A record is the ``trade`` event's data plus ``goods_entry``/``pay_entry`` ids.
         """
-        by_item: dict[str, tuple[list, list]] = {}
+        by_item: dict[str, tuple[list[Order], list[Order]]] = {}
         for o in self.orders.values():
-            bids, asks = by_item.setdefault(o[_ITEM], ([], []))
-            (bids if o[_SIDE] == "buy" else asks).append(o)
+            bids, asks = by_item.setdefault(o.item, ([], []))
+            (bids if o.side == "buy" else asks).append(o)
         trades: list[dict[str, Any]] = []
         self.volume = {}
         for item in sorted(by_item):
             bids, asks = by_item[item]
             if not bids or not asks:
                 continue
-            bids.sort(key=lambda o: (-o[_PRICE], o[_ID]))
-            asks.sort(key=lambda o: (o[_PRICE], o[_ID]))
-            matches = []
+            bids.sort(key=lambda o: (-o.price, o.id))
+            asks.sort(key=lambda o: (o.price, o.id))
+            matches: list[tuple[Order, Order, int]] = []
             i = j = 0
-            left_b, left_a = bids[0][_QTY], asks[0][_QTY]
-            while i < len(bids) and j < len(asks) and bids[i][_PRICE] >= asks[j][_PRICE]:
+            left_b, left_a = bids[0].qty, asks[0].qty
+            last_bid = last_ask = 0
+            while i < len(bids) and j < len(asks) and bids[i].price >= asks[j].price:
                 q = min(left_b, left_a)
                 matches.append((bids[i], asks[j], q))
-                last_bid, last_ask = bids[i][_PRICE], asks[j][_PRICE]
+                last_bid, last_ask = bids[i].price, asks[j].price
                 left_b -= q
                 left_a -= q
                 if left_b == 0:
                     i += 1
-                    left_b = bids[i][_QTY] if i < len(bids) else 0
+                    left_b = bids[i].qty if i < len(bids) else 0
                 if left_a == 0:
                     j += 1
-                    left_a = asks[j][_QTY] if j < len(asks) else 0
+                    left_a = asks[j].qty if j < len(asks) else 0
             if not matches:
                 continue
             price = (last_bid + last_ask) // 2
@@ -119,24 +135,24 @@ class OrderBook:
             self.volume[item] = sum(q for _, _, q in matches)
             for bid, ask, q in matches:
                 trades.append(self._execute(item, bid, ask, q, price))
-        for oid in [oid for oid, o in self.orders.items() if o[_QTY] == 0]:
+        for oid in [oid for oid, o in self.orders.items() if o.qty == 0]:
             self._drop(oid)
         return trades
 
-    def _execute(self, item: str, bid: list, ask: list, q: int, price: int) -> dict[str, Any]:
+    def _execute(self, item: str, bid: Order, ask: Order, q: int, price: int) -> dict[str, Any]:
         led, cur = self.ledger, self.currency
-        buyer, seller = bid[_AV], ask[_AV]
-        memo = f"book {item} {bid[_ID]}x{ask[_ID]}"
+        buyer, seller = bid.avatar, ask.avatar
+        memo = f"book {item} {bid.id}x{ask.id}"
         goods = led.transfer("escrow", buyer, item, q, memo)
         pay = led.transfer("escrow", seller, cur, price * q, memo) if price * q else goods
-        refund = (bid[_PRICE] - price) * q
+        refund = (bid.price - price) * q
         if refund:
             led.transfer("escrow", buyer, cur, refund, memo + " refund")
         tax = tax_on(price * q, self.tax_rate)
         if tax:
             led.transfer(seller, "treasury", cur, tax, memo + " tax")
-        bid[_QTY] -= q
-        ask[_QTY] -= q
+        bid.qty -= q
+        ask.qty -= q
         return {
             "item": item,
             "qty": q,
@@ -149,27 +165,27 @@ class OrderBook:
             "pay_entry": pay,
         }
 
-    def expire(self, tick: int) -> list[list[Any]]:
+    def expire(self, tick: int) -> list[Order]:
         """Remove orders whose expiry has come and refund their escrow; returns them."""
-        due = [o for o in self.orders.values() if o[_EXP] <= tick]
+        due = [o for o in self.orders.values() if o.expires <= tick]
         for o in due:
-            self.cancel(o[_ID], "expired")
+            self.cancel(o.id, "expired")
         return due
 
     def cancel(self, oid: int, why: str) -> None:
         """Remove an order and give its escrow back."""
         o = self._drop(oid)
         memo = f"order {oid} {why}"
-        if o[_SIDE] == "buy":
-            if o[_PRICE] * o[_QTY]:
-                self.ledger.transfer("escrow", o[_AV], self.currency, o[_PRICE] * o[_QTY], memo)
-        elif o[_QTY]:
-            self.ledger.transfer("escrow", o[_AV], o[_ITEM], o[_QTY], memo)
+        if o.side == "buy":
+            if o.price * o.qty:
+                self.ledger.transfer("escrow", o.avatar, self.currency, o.price * o.qty, memo)
+        elif o.qty:
+            self.ledger.transfer("escrow", o.avatar, o.item, o.qty, memo)
 
     def get_state(self) -> dict[str, Any]:
         """JSON-safe state."""
         return {
-            "orders": [list(o) for o in self.orders.values()],
+            "orders": [o.as_row() for o in self.orders.values()],
             "next_id": self.next_id,
             "prices": dict(self.prices),
             "volume": dict(self.volume),
@@ -177,10 +193,10 @@ class OrderBook:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output."""
-        self.orders = {o[_ID]: list(o) for o in state["orders"]}
+        self.orders = {row[0]: Order(*row) for row in state["orders"]}
         self._mine = {}
         for o in self.orders.values():
-            self._mine.setdefault(o[_AV], {})[o[_ID]] = None
+            self._mine.setdefault(o.avatar, {})[o.id] = None
         self.next_id = state["next_id"]
         self.prices = dict(state["prices"])
         self.volume = dict(state["volume"])

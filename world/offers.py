@@ -9,13 +9,13 @@ acceptance and counts as *dishonoured* (moderation's ``scam_dishonoured`` rule r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from world.ledger import Ledger
+from world.types import Goods, Offer
 
 __all__ = ["Offers", "Settlement", "tax_on"]
-
-Goods = tuple[tuple[str, int], ...]
 
 
 def tax_on(amount: int, rate: float) -> int:
@@ -36,15 +36,13 @@ def _totals(goods: Goods) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
 class Settlement:
-    """What a settled offer did: entries, tax and the trade's summary for the event."""
+    """What a settled offer did: the trade event's data and its two ledger legs."""
 
-    __slots__ = ("data", "goods_entry", "pay_entry")
-
-    def __init__(self, data: dict[str, Any], goods_entry: int, pay_entry: int) -> None:
-        self.data = data
-        self.goods_entry = goods_entry
-        self.pay_entry = pay_entry
+    data: dict[str, Any]
+    goods_entry: int
+    pay_entry: int
 
 
 class Offers:
@@ -54,7 +52,7 @@ class Offers:
         self.ledger = ledger
         self.currency = currency
         self.tax_rate = tax_rate
-        self.open: dict[int, dict[str, Any]] = {}
+        self.open: dict[int, Offer] = {}
         # addressee -> its open offer ids (a dict as an ordered set: O(1) removal)
         self._to: dict[int | None, dict[int, None]] = {}
         self.next_id = 1
@@ -64,19 +62,11 @@ class Offers:
         """Record an offer (already validated by the world); returns its id."""
         oid = self.next_id
         self.next_id += 1
-        self.open[oid] = {
-            "id": oid,
-            "sender": sender,
-            "target": target,
-            "give": [list(p) for p in give],
-            "get": [list(p) for p in get],
-            "tick": tick,
-            "expires": expires,
-        }
+        self.open[oid] = Offer(oid, sender, target, tuple(give), tuple(get), tick, expires)
         self._to.setdefault(target, {})[oid] = None
         return oid
 
-    def visible_to(self, avatar: int, limit: int = 5) -> list[dict[str, Any]]:
+    def visible_to(self, avatar: int, limit: int = 5) -> list[Offer]:
         """Open offers addressed to ``avatar`` first, then public ones (oldest first)."""
         out = []
         for i in self._to.get(avatar, ()):
@@ -86,19 +76,19 @@ class Offers:
         if len(out) < limit:
             for i in self._to.get(None, ()):
                 o = self.open[i]
-                if o["sender"] != avatar:
+                if o.sender != avatar:
                     out.append(o)
                     if len(out) >= limit:
                         break
         return out
 
-    def close(self, oid: int) -> dict[str, Any]:
+    def close(self, oid: int) -> Offer:
         """Remove an offer (accepted, rejected, expired or failed); returns it."""
         o = self.open.pop(oid)
-        lst = self._to[o["target"]]
+        lst = self._to[o.target]
         del lst[oid]
         if not lst:
-            del self._to[o["target"]]
+            del self._to[o.target]
         return o
 
     def shortfall(self, avatar: int, goods: Goods) -> str | None:
@@ -116,9 +106,9 @@ class Offers:
         every transfer below succeeds; the ledger would refuse an overdraft anyway.
         """
         o = self.close(oid)
-        sender = o["sender"]
-        give = _totals(tuple((i, q) for i, q in o["give"]))
-        get = _totals(tuple((i, q) for i, q in o["get"]))
+        sender = o.sender
+        give = _totals(o.give)
+        get = _totals(o.get)
         led, cur = self.ledger, self.currency
         memo = f"offer {oid}"
         for item, q in give.items():
@@ -167,20 +157,20 @@ class Offers:
             "seller": seller,
             "via": "offer",
             "offer_id": oid,
-            "give": o["give"],
-            "get": o["get"],
+            "give": [list(p) for p in o.give],
+            "get": [list(p) for p in o.get],
         }
         return Settlement(data, goods_entry, pay_entry)
 
-    def expire(self, tick: int) -> list[dict[str, Any]]:
+    def expire(self, tick: int) -> list[Offer]:
         """Close and return the offers whose expiry tick has come."""
-        due = [oid for oid, o in self.open.items() if o["expires"] <= tick]
+        due = [oid for oid, o in self.open.items() if o.expires <= tick]
         return [self.close(oid) for oid in due]
 
     def get_state(self) -> dict[str, Any]:
         """JSON-safe state (offers in id order; the addressee index is rebuilt)."""
         return {
-            "open": list(self.open.values()),
+            "open": [o.as_dict() for o in self.open.values()],
             "next_id": self.next_id,
             "dishonoured": [[a, n] for a, n in self.dishonoured.items()],
         }
@@ -189,8 +179,9 @@ class Offers:
         """Restore :meth:`get_state`'s output."""
         self.open = {}
         self._to = {}
-        for o in state["open"]:
-            self.open[o["id"]] = o
-            self._to.setdefault(o["target"], {})[o["id"]] = None
+        for d in state["open"]:
+            o = Offer.from_dict(d)
+            self.open[o.id] = o
+            self._to.setdefault(o.target, {})[o.id] = None
         self.next_id = state["next_id"]
         self.dishonoured = {a: n for a, n in state["dishonoured"]}

@@ -11,37 +11,30 @@ Quantities and prices are integers (whole coins, whole items): the ledger stays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
-    "ACTION_KINDS",
     "EVENT_KINDS",
+    "LABELS",
     "SYSTEM_ACCOUNTS",
     "Action",
     "Event",
+    "Goods",
+    "Heard",
     "Observation",
+    "Offer",
+    "ProjectView",
     "quantity_error",
 ]
 
-#: Everything an avatar may attempt. ``give`` is a gift (Mesa's Boltzmann "give 1 coin").
-ACTION_KINDS: tuple[str, ...] = (
-    "move",
-    "say",
-    "give",
-    "offer",
-    "accept",
-    "reject",
-    "order",
-    "gather",
-    "craft",
-    "consume",
-    "rest",
-    "project_propose",
-    "project_join",
-    "project_contribute",
-    "report",
-)
+#: Goods as ``(item, qty)`` pairs; the currency counts as an item.
+Goods = tuple[tuple[str, int], ...]
+
+#: Action kind -> the function that writes its option text; filled by each kind's spec
+#: (world.actions) when the package loads, so the text of a kind is written in one place.
+LABELS: dict[str, Callable[[Action], str]] = {}
 
 #: Event kinds written to the event store (docs/CONTRACTS.md).
 EVENT_KINDS: tuple[str, ...] = (
@@ -71,10 +64,6 @@ EVENT_KINDS: tuple[str, ...] = (
 
 #: Ledger accounts that are not avatars. ``mint`` creates, ``sink`` destroys.
 SYSTEM_ACCOUNTS: tuple[str, ...] = ("mint", "sink", "treasury", "escrow")
-
-
-def _goods(pairs: tuple[tuple[str, int], ...]) -> str:
-    return " and ".join(f"{q} {i}" for i, q in pairs) or "nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,40 +110,9 @@ class Action:
 
     @property
     def label(self) -> str:
-        """A short English option text, e.g. ``give 1 coin to Ada``."""
-        who = self.target_name or (f"#{self.target}" if self.target is not None else "everyone here")
-        k = self.kind
-        if k == "move":
-            return f"walk to the {self.place}"
-        if k == "say":
-            return f"talk to {who}"
-        if k == "give":
-            return f"give {self.qty} {self.item} to {who}"
-        if k == "offer":
-            return f"offer {who} {_goods(self.give)} for {_goods(self.get)}"
-        if k == "accept":
-            return f"accept offer {self.offer_id}"
-        if k == "reject":
-            return f"reject offer {self.offer_id}"
-        if k == "order":
-            return f"{self.side} {self.qty} {self.item} at {self.price} each on the market"
-        if k == "gather":
-            return f"gather {self.item}" if self.item else "gather here"
-        if k == "craft":
-            return f"craft {self.recipe}"
-        if k == "consume":
-            return f"eat {self.qty} {self.item}"
-        if k == "rest":
-            return "rest"
-        if k == "project_propose":
-            return f"propose a {self.text} project"
-        if k == "project_join":
-            return f"join project {self.project_id}"
-        if k == "project_contribute":
-            return f"contribute {self.qty} {self.item} to project {self.project_id}"
-        if k == "report":
-            return f"report {who} to the moderators"
-        return k
+        """A short English option text, e.g. ``give 1 coin to Ada`` (written by the kind's spec)."""
+        write = LABELS.get(self.kind)
+        return write(self) if write is not None else self.kind
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe form (only the fields that are set), used in ``invalid_action`` events."""
@@ -196,15 +154,85 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class Heard(NamedTuple):
+    """A message delivered to an avatar."""
+
+    tick: int
+    sender: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A bilateral offer: ``sender`` gives ``give`` for ``get``; ``target`` None means anyone.
+
+    Open from ``tick`` until ``expires`` (exclusive): at tick ``expires`` it is gone.
+    """
+
+    id: int
+    sender: int
+    target: int | None
+    give: Goods
+    get: Goods
+    tick: int
+    expires: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the checkpoint's)."""
+        return {
+            "id": self.id,
+            "sender": self.sender,
+            "target": self.target,
+            "give": [list(p) for p in self.give],
+            "get": [list(p) for p in self.get],
+            "tick": self.tick,
+            "expires": self.expires,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Offer:
+        """The inverse of :meth:`as_dict`."""
+        return cls(
+            id=d["id"],
+            sender=d["sender"],
+            target=d["target"],
+            give=tuple((str(i), int(q)) for i, q in d["give"]),
+            get=tuple((str(i), int(q)) for i, q in d["get"]),
+            tick=d["tick"],
+            expires=d["expires"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    """What an avatar sees of an active project: what it still needs, who is in, when it is due.
+
+    ``missing`` lists the needs not yet met as ``(asset, qty)`` (``labour`` counts ticks of work);
+    ``contributors`` have given something, ``min_contributors`` must have by the deadline.
+    """
+
+    id: int
+    template: str
+    place: str | None
+    proposer: int
+    deadline: int
+    missing: Goods
+    contributors: int
+    min_contributors: int
+    members: int
+    reward: int
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """What one avatar perceives at the start of its turn (built cheaply by the world).
+    """What one avatar perceives at the start of its turn (built once per tick by the world).
 
     ``needs`` are levels in [0, 1] where higher means more urgent (hunger, tiredness,
-    loneliness). ``messages`` are the latest delivered ``(tick, sender, text)``.
-    ``offers`` are pending offers addressed to the avatar (or to anyone) as
-    ``(offer_id, sender, give, get, expires_tick)``. ``prices`` are the last clearing
-    price of every item (its base price until it has traded). ``place_offers`` is what the current place offers (market, farm...).
+    loneliness). ``messages`` are the latest delivered ones. ``offers`` are open offers addressed
+    to the avatar (first) or to anyone. ``prices`` are the last clearing price of every item
+    (its base price until it has traded). ``place_offers`` is what the current place offers
+    (market, farm...). ``nearby`` are the others here the avatar notices (at most
+    ``world.nearby_limit``): a broadcast ``say`` reaches exactly them.
     """
 
     avatar_id: int
@@ -216,11 +244,11 @@ class Observation:
     inventory: dict[str, int]
     needs: dict[str, float]
     nearby: tuple[int, ...]
-    messages: tuple[tuple[int, int, str], ...]
-    offers: tuple[tuple[int, int, tuple[tuple[str, int], ...], tuple[tuple[str, int], ...], int], ...]
+    messages: tuple[Heard, ...]
+    offers: tuple[Offer, ...]
     prices: dict[str, int]
     place_offers: tuple[str, ...] = ()
-    projects: tuple[tuple[int, str, int], ...] = ()
+    projects: tuple[ProjectView, ...] = ()
     muted_until: int | None = None
     banned: bool = False
     role: str = ""

@@ -5,10 +5,11 @@
 world.market), the social graph (world.social), moderation (world.moderation) and
 projects (world.projects). Its public API is the one in docs/CONTRACTS.md.
 
-Every action is validated: an illegal one (unknown target, not enough goods, muted or
-banned avatar, wrong place, bad quantity) is refused with one ``invalid_action`` event
-naming the reason, and changes nothing. Each handler checks everything first and only
-then writes, so a refusal never leaves half an action behind.
+Every action kind is one spec (world.actions): its label, its check, its effect and the options
+it offers. ``resolve`` runs the kind's check, then its effect: an illegal action (unknown
+target, not enough goods, muted or banned avatar, wrong place, bad quantity) is refused with
+one ``invalid_action`` event naming the reason, and changes nothing. The options an avatar is
+offered are filtered by the same checks, so offered and legal cannot disagree.
 
 Speed: ``resolve`` of a gift is a few dict lookups and one ledger entry (the Boltzmann
 benchmark gives 100,000 coins a tick); needs rise lazily; graph metrics are cached for
@@ -23,23 +24,19 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from world.handlers import HANDLERS, ActionHandlers
+from world.actions import MAX_OPEN_ORDERS, MAX_TEXT, SPECS, legal_actions
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
 from world.moderation import VIOLATOR_POLICIES, Decision, Judge, Moderator
-from world.needs import HUNGER, LONELINESS, TIREDNESS, Needs
+from world.needs import TIREDNESS, Needs
 from world.offers import Offers
 from world.places import Places
 from world.projects import Projects
 from world.social import SocialGraph
 from world.stats import inequality
-from world.types import Action, Event, Observation
+from world.types import Action, Event, Heard, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
-
-MAX_TEXT = 1000  # characters in one message
-MAX_OPEN_ORDERS = 20  # per avatar: a spammer cannot flood the book
-_HUNGER, _TIRED, _LONELY = HUNGER, TIREDNESS, LONELINESS  # indices into NEEDS
 
 
 def _draw(dist: Any, rng: random.Random) -> int:
@@ -60,7 +57,7 @@ def _draw(dist: Any, rng: random.Random) -> int:
     return max(0, int(v))
 
 
-class World(ActionHandlers):
+class World:
     """The world of one scenario.
 
     ``spec`` is the scenario (``sim.config.ScenarioConfig`` or anything with the same
@@ -94,10 +91,10 @@ class World(ActionHandlers):
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
         self.ids: list[int] = []
-        self.inbox: dict[int, deque] = {}
-        self._inbox_size = spec.world.inbox_size
+        self.inbox: dict[int, deque[Heard]] = {}
+        self.inbox_size: int = spec.world.inbox_size
         self._nearby_limit = spec.world.nearby_limit
-        self._gift_edges = spec.social.gifts_create_edges
+        self.gifts_create_edges: bool = spec.social.gifts_create_edges
         self._started = False
         self._graph_cache: dict[str, float] = {}
         self._graph_tick = -(10**9)
@@ -105,8 +102,8 @@ class World(ActionHandlers):
         self._counts = self._zero_counts()
         self._last_counts = self._zero_counts()
         self._last_mod: dict[str, float] = {}
-        self._judged: Any = None
-        self._handlers = {k: getattr(self, name) for k, name in HANDLERS.items()}
+        self._judged: dict[int, float | None] = {}  # id(say action) -> the judge's P(yes), this resolve
+        self.specs = SPECS
 
     # -- avatars ----------------------------------------------------------------------
 
@@ -219,10 +216,6 @@ class World(ActionHandlers):
         place = self.places.at.get(a)
         trip = self.places.trips.get(a)
         box = self.inbox.get(a)
-        offers = tuple(
-            (o["id"], o["sender"], tuple(map(tuple, o["give"])), tuple(map(tuple, o["get"])), o["expires"])
-            for o in self.offers.visible_to(a)
-        )
         mod = self.moderator
         return Observation(
             avatar_id=a,
@@ -235,22 +228,58 @@ class World(ActionHandlers):
             needs=self.needs.as_dict(a, self.tick),
             nearby=self.places.nearby(a, self._nearby_limit, self.tick + a),
             messages=tuple(box) if box else (),
-            offers=offers,
+            offers=tuple(self.offers.visible_to(a)),
             prices={item: self.price_of(item) for item in self.item_names},
             place_offers=self.places.offers[place] if place is not None else (),
-            projects=tuple((pid, p["template"], p["deadline"]) for pid, p in self.projects.active.items()),
+            projects=tuple(self.projects.view(p) for p in self.projects.active.values()),
             muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
             banned=a in mod.banned,
             role=self.roles[a],
         )
 
     def legal_actions(self, avatar_id: int, limit: int = 26) -> list[Action]:
-        """Options ``avatar_id`` may choose from now, most pressing first (see world.options)."""
+        """Options ``avatar_id`` may choose from now, most pressing first (see world.actions)."""
         if not self._started:
             self._start()
-        from world.options import legal_actions
-
         return legal_actions(self, avatar_id, limit)
+
+    def observe(self, avatar_id: int, limit: int = 26) -> tuple[Observation, list[Action]]:
+        """The avatar's observation and its legal options, computed once for the tick."""
+        return self.observation_for(avatar_id), self.legal_actions(avatar_id, limit)
+
+    # -- what the action specs read and call ---------------------------------------------
+
+    def yields_here(self, place: str | None) -> dict[str, int]:
+        """What gathering at ``place`` yields, per item."""
+        out: dict[str, int] = {}
+        if place is None:
+            return out
+        for kind in self.places.offers[place]:
+            for item, q in self.gathering.get(kind, {}).items():
+                out[item] = out.get(item, 0) + q
+        return out
+
+    def tired(self, actor: int) -> bool:
+        """Too tired to work."""
+        return self.needs.level(actor, TIREDNESS, self.tick) >= 1.0
+
+    def judged(self, a: Action) -> float | None:
+        """The moderation judge's P(yes) for the text of ``a`` (None when no judge asked)."""
+        return self._judged.get(id(a))
+
+    def listeners(self, actor: int) -> tuple[int, ...]:
+        """Who hears a broadcast ``say`` of ``actor``."""
+        return self.places.nearby(actor, self._nearby_limit, self.tick)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to one of the tick's counters (trades, gifts, ...)."""
+        self._counts[name] += n
+
+    def count_trade(self, tr: dict[str, Any]) -> None:
+        """Count an executed trade."""
+        c = self._counts
+        c["trades"] += 1
+        c["trade_volume"] += tr["price"] * tr["qty"]
 
     # -- acting -----------------------------------------------------------------------
 
@@ -263,34 +292,39 @@ class World(ActionHandlers):
         if not self._started:
             self._start()
         out: list[Event] = []
-        judged = None
         if self.moderator.wants_judge:
-            texts = [a.text for a in actions if a.kind == "say" and a.text]
-            judged = iter(self.moderator.judge(texts, seed=self.spec.run.seed * 1_000_003 + self.tick))
-        self._judged = judged
-        handlers = self._handlers
+            says = [a for a in actions if a.kind == "say" and a.text]
+            scores = self.moderator.judge(
+                [a.text for a in says], seed=self.spec.run.seed * 1_000_003 + self.tick
+            )
+            self._judged = {id(a): p for a, p in zip(says, scores, strict=True)}
+        specs = self.specs
         names = self.names
         banned = self.moderator.banned
         trips = self.places.trips
-        for a in actions:
-            actor = a.actor
-            if actor not in names:
-                self._refuse(a, f"unknown avatar {actor}", out)
-                continue
-            if actor in banned:
-                self._refuse(a, "banned", out)
-                continue
-            h = handlers.get(a.kind)
-            if h is None:
-                self._refuse(a, f"unknown action kind {a.kind!r}", out)
-                continue
-            if actor in trips and a.kind != "rest":
-                self._refuse(a, f"travelling to {trips[actor][0]} until tick {trips[actor][1]}", out)
-                continue
-            reason = h(a, out)
-            if reason is not None:
-                self._refuse(a, reason, out)
-        self._judged = None
+        try:
+            for a in actions:
+                actor = a.actor
+                if actor not in names:
+                    self._refuse(a, f"unknown avatar {actor}", out)
+                    continue
+                if actor in banned:
+                    self._refuse(a, "banned", out)
+                    continue
+                spec = specs.get(a.kind)
+                if spec is None:
+                    self._refuse(a, f"unknown action kind {a.kind!r}", out)
+                    continue
+                if actor in trips and a.kind != "rest":
+                    self._refuse(a, f"travelling to {trips[actor][0]} until tick {trips[actor][1]}", out)
+                    continue
+                reason = spec.check(self, a)
+                if reason is not None:
+                    self._refuse(a, reason, out)
+                else:
+                    spec.apply(self, a, out)
+        finally:
+            self._judged = {}
         return out
 
     def _refuse(self, a: Action, reason: str, out: list[Event]) -> None:
@@ -307,7 +341,7 @@ class World(ActionHandlers):
             )
         )
 
-    def _moderate(self, avatar: int, d: Decision, out: list[Event], subject: str = "") -> str:
+    def moderate(self, avatar: int, d: Decision, out: list[Event], subject: str = "") -> str:
         """Record a decision and its sanction as events; returns the sanction."""
         tick = self.tick
         mod = self.moderator
@@ -343,9 +377,9 @@ class World(ActionHandlers):
 
     def _on_ban(self, avatar: int) -> None:
         # A banned avatar's open orders and offers go away (orders refund their escrow).
-        for oid in [oid for oid, o in self.book.orders.items() if o[1] == avatar]:
+        for oid in [oid for oid, o in self.book.orders.items() if o.avatar == avatar]:
             self.book.cancel(oid, "banned")
-        for oid in [oid for oid, o in self.offers.open.items() if o["sender"] == avatar]:
+        for oid in [oid for oid, o in self.offers.open.items() if o.sender == avatar]:
             self.offers.close(oid)
 
     # -- the end of a tick --------------------------------------------------------------
@@ -365,31 +399,31 @@ class World(ActionHandlers):
             for tr in self.book.clear():
                 goods, pay = tr.pop("goods_entry"), tr.pop("pay_entry")
                 self.ledger.record_trade(goods, pay, tr["buyer"], tr["seller"])
-                self._count_trade(tr)
+                self.count_trade(tr)
                 self.social.interact(tr["buyer"], tr["seller"], "fair_trade", t)
                 out.append(Event(t, "trade", tr["buyer"], tr["seller"], None, "", tr))
         for o in self.offers.expire(t + 1):
             out.append(
                 Event(
-                    t,
-                    "reject",
-                    o["sender"],
-                    o["target"],
-                    None,
-                    "expired",
-                    {"offer_id": o["id"], "reason": "expired"},
+                    t, "reject", o.sender, o.target, None, "expired", {"offer_id": o.id, "reason": "expired"}
                 )
             )
-        for o in self.book.expire(t + 1):
+        for order in self.book.expire(t + 1):
             out.append(
                 Event(
                     t,
                     "order",
-                    o[1],
+                    order.avatar,
                     None,
                     None,
                     "expired",
-                    {"order_id": o[0], "item": o[2], "side": o[3], "status": "expired", "qty_left": o[4]},
+                    {
+                        "order_id": order.id,
+                        "item": order.item,
+                        "side": order.side,
+                        "status": "expired",
+                        "qty_left": order.qty,
+                    },
                 )
             )
         for pid in self.projects.due(t + 1):
@@ -423,11 +457,6 @@ class World(ActionHandlers):
     @staticmethod
     def _zero_counts() -> dict[str, int]:
         return {"trades": 0, "trade_volume": 0, "invalid_actions": 0, "gifts": 0}
-
-    def _count_trade(self, tr: dict[str, Any]) -> None:
-        c = self._counts
-        c["trades"] += 1
-        c["trade_volume"] += tr["price"] * tr["qty"]
 
     def metrics(self) -> dict[str, float]:
         """World metrics. Per-tick counts (trades, trade_volume, invalid_actions, moderation
@@ -509,7 +538,7 @@ class World(ActionHandlers):
         self.book.set_state(s["book"])
         self.projects.set_state(s["projects"])
         self.moderator.set_state(s["moderation"])
-        self.inbox = {a: deque((tuple(m) for m in box), maxlen=self._inbox_size) for a, box in s["inbox"]}
+        self.inbox = {a: deque((Heard(*m) for m in box), maxlen=self.inbox_size) for a, box in s["inbox"]}
         self._counts = s["counts"]
         self._last_counts = s["last_counts"]
         self._last_mod = s["last_moderation"]

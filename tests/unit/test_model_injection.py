@@ -38,11 +38,12 @@ class TakeEverythingPolicy:
 
     name = "adversary"
     uses_llm = False
+    observes = False
 
     def __init__(self, target: int) -> None:
         self.target = target
 
-    def decide(self, avatar, ctx) -> Action:
+    def decide(self, avatar, obs, options, ctx) -> Action:
         coins = ctx.balance(avatar.avatar_id)
         return Action(avatar.avatar_id, "give", target=self.target, item="coin", qty=coins + 100)
 

@@ -8,7 +8,7 @@ import random
 import pytest
 from world_fakes import make_world
 
-from world import Action, World
+from world import Action, Offer, World
 
 
 def kinds(events) -> list[str]:
@@ -231,7 +231,8 @@ def test_observation_shows_what_the_avatar_needs_to_decide():
     )
     assert set(obs.nearby) == {2, 3}
     assert obs.messages == ((0, 2, "hello A1"),)
-    assert obs.offers == ((oid, 2, (("bread", 1),), (("coin", 4),), 5),)
+    assert obs.offers == (Offer(oid, 2, 1, (("bread", 1),), (("coin", 4),), 0, 5),)
+    assert (obs.offers[0].sender, obs.offers[0].expires) == (2, 5)  # read by name
     assert obs.place_offers == ("plaza", "market") and not obs.banned and obs.muted_until is None
 
 
