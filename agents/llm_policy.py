@@ -23,7 +23,7 @@ from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
 from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
 from sim.llm.seeding import request_seed
-from world.types import Action, Observation
+from world.types import Action, Observation, ProjectView
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
@@ -245,6 +245,16 @@ def _goods(goods: Sequence[tuple[str, int]]) -> str:
     return " and ".join(f"{q} {i}" for i, q in goods) or "nothing"
 
 
+def _project(p: ProjectView, tick: int, currency: str) -> str:
+    """``project 3, a bridge at the plaza: still needs 2 wood and 1 labour; 1 of 2 contributors; due in 5 ticks; reward 10 coin``."""
+    where = f" at the {p.place}" if p.place else ""
+    left = max(0, p.deadline - tick)
+    return (
+        f"project {p.id}, a {p.template}{where}: still needs {_goods(p.missing)}; "
+        f"{p.contributors} of {p.min_contributors} contributors; due in {left} ticks; reward {p.reward} {currency}"
+    )
+
+
 def _status(obs: Observation, ctx: TickContext) -> str:
     """Holdings, offers, prices, projects and sanctions in a few short sentences."""
     inv = ", ".join(f"{q} {i}" for i, q in sorted(obs.inventory.items()) if q)
@@ -259,9 +269,7 @@ def _status(obs: Observation, ctx: TickContext) -> str:
         parts.append("Market prices: " + ", ".join(f"{i} {p}" for i, p in sorted(obs.prices.items())) + ".")
     if obs.projects:
         parts.append(
-            "Projects: "
-            + "; ".join(f"{p.id} {p.template} ({p.deadline}% done)" for p in obs.projects[:3])
-            + "."
+            "Projects: " + "; ".join(_project(p, obs.tick, ctx.currency) for p in obs.projects[:3]) + "."
         )
     if obs.muted_until is not None and obs.muted_until > obs.tick:
         parts.append(f"You are muted until tick {obs.muted_until}.")

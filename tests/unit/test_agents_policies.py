@@ -21,7 +21,7 @@ from agents.rules import (
     TraderPolicy,
 )
 from sim.llm.protocol import Choice
-from world.types import Action, Heard, Observation
+from world.types import Action, Heard, Observation, ProjectView
 
 PERSONA = Persona("Ada Brook", 30, "baker", ("kind", "shrewd"), ("sell bread",), ("honesty",))
 
@@ -236,3 +236,17 @@ def test_an_urgent_need_narrows_the_choice_to_what_relieves_it() -> None:
     assert pending == Action(1, "say", target=2, target_name="Bruno Hale")  # the only relief: taken
     world.observations[1] = _obs(needs={"hunger": 0.95, "tiredness": 0.9, "loneliness": 0.9})
     assert _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world)) == Action(1, "rest")  # no food
+
+
+def test_a_project_in_the_prompt_shows_what_it_needs_and_when_it_is_due() -> None:
+    bridge = ProjectView(
+        id=3, template="bridge", place="plaza", proposer=2, deadline=45, missing=(("wood", 2), ("labour", 1)),
+        contributors=1, min_contributors=2, members=2, reward=10,
+    )  # fmt: skip
+    world = _llm_world()
+    world.observations[1] = _obs(tick=40, projects=(bridge,))
+    pending = _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world, tick=40))
+    last = pending.request.messages[-1].content
+    assert "% done" not in last
+    assert "project 3, a bridge at the plaza: still needs 2 wood and 1 labour" in last
+    assert "1 of 2 contributors; due in 5 ticks; reward 10 coin" in last
