@@ -103,6 +103,9 @@ class World:
         self._last_counts = self._zero_counts()
         self._last_mod: dict[str, float] = {}
         self._judged: dict[int, float | None] = {}  # id(say action) -> the judge's P(yes), this resolve
+        self._listeners: dict[
+            int, tuple[int, ...]
+        ] = {}  # broadcasting speaker -> its listeners, this resolve
         self.specs = SPECS
 
     # -- avatars ----------------------------------------------------------------------
@@ -201,11 +204,7 @@ class World:
         caller's (a policy's), so choosing never disturbs the world's stream."""
         if not self._started:
             self._start()
-        pool = (
-            list(candidates)
-            if candidates is not None
-            else list(self.places.nearby(avatar_id, self._nearby_limit, self.tick + avatar_id))
-        )
+        pool = list(candidates) if candidates is not None else list(self._nearby(avatar_id))
         return self.social.choose_partner(avatar_id, pool, rng)
 
     def observation_for(self, avatar_id: int) -> Observation:
@@ -226,7 +225,7 @@ class World:
             coins=self.ledger.balance(a, self.currency),
             inventory=self.inventory(a),
             needs=self.needs.as_dict(a, self.tick),
-            nearby=self.places.nearby(a, self._nearby_limit, self.tick + a),
+            nearby=self._nearby(a),
             messages=tuple(box) if box else (),
             offers=tuple(self.offers.visible_to(a)),
             prices={item: self.price_of(item) for item in self.item_names},
@@ -268,8 +267,15 @@ class World:
         return self._judged.get(id(a))
 
     def listeners(self, actor: int) -> tuple[int, ...]:
-        """Who hears a broadcast ``say`` of ``actor``."""
-        return self.places.nearby(actor, self._nearby_limit, self.tick)
+        """Who hears a broadcast ``say`` of ``actor``: the ``nearby`` of its observation this tick
+        (noted before anyone moved in this resolve, so the listeners a prompt named are the ones
+        who hear)."""
+        heard_by = self._listeners.get(actor)
+        return heard_by if heard_by is not None else self._nearby(actor)
+
+    def _nearby(self, a: int) -> tuple[int, ...]:
+        # The one definition of whom an avatar notices: observations and broadcasts share it.
+        return self.places.nearby(a, self._nearby_limit, self.tick + a)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to one of the tick's counters (trades, gifts, ...)."""
@@ -298,6 +304,12 @@ class World:
                 [a.text for a in says], seed=self.spec.run.seed * 1_000_003 + self.tick
             )
             self._judged = {id(a): p for a, p in zip(says, scores, strict=True)}
+        # Who hears each broadcast is fixed before any action moves anyone.
+        self._listeners = {
+            a.actor: self._nearby(a.actor)
+            for a in actions
+            if a.kind == "say" and a.target is None and a.actor in self.places.at
+        }
         specs = self.specs
         names = self.names
         banned = self.moderator.banned
@@ -325,6 +337,7 @@ class World:
                     spec.apply(self, a, out)
         finally:
             self._judged = {}
+            self._listeners = {}
         return out
 
     def _refuse(self, a: Action, reason: str, out: list[Event]) -> None:

@@ -280,3 +280,14 @@ def test_wealth_metrics_follow_mesas_gini():
     w.end_tick()
     m = w.metrics()
     assert (m["gini"], m["top10_share"], m["coins_total"], m["gifts"]) == (0.75, 1.0, 40.0, 3.0)
+
+
+def test_a_broadcast_reaches_exactly_the_avatars_the_observation_named():
+    # More avatars than nearby_limit at one place, and one of them walks off first this tick.
+    w = make_world(14, population={"count": 14})
+    obs = w.observation_for(5)
+    assert len(obs.nearby) == 8  # world.nearby_limit
+    leaver = next(b for b in range(1, 15) if b != 5 and b not in obs.nearby)
+    w.resolve([Action(leaver, "move", place="farm"), Action(5, "say", text="Fresh bread at my stall")])
+    heard = {b for b in range(1, 15) if any(m.text == "Fresh bread at my stall" for m in w.inbox.get(b, ()))}
+    assert heard == set(obs.nearby)
