@@ -341,10 +341,12 @@ class MetaverseModel(mesa.Model):
     # -- after the tick --------------------------------------------------------------------------------
 
     def _follow_conversations(self, says: list[Event], tick: int) -> int:
-        """Thread delivered speech into conversations; tag say events; summarise ended ones."""
+        """Thread delivered speech into conversations; tag say events (``conversation_id``: the
+        conversation's int id, None for speech that was not delivered); summarise ended ones."""
         touched: set[int] = set()
         for e in says:
             if e.actor is None or not e.data.get("delivered", True):
+                e.data["conversation_id"] = None
                 continue
             conv, ended = self.conversations.record(tick, e.actor, e.target, e.place, e.text)
             e.data["conversation_id"] = conv.id

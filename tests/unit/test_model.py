@@ -159,3 +159,17 @@ def test_llm_avatars_remember_what_happened_to_them() -> None:
     assert any("Hello neighbour!" in m for m in remembered)
     limit = 2 * model.config.llm.context_tokens
     assert all(a.memory.tokens <= limit for a in model.llm_avatars.values())
+
+
+def test_conversation_ids_are_the_sims_ints_for_every_say() -> None:
+    # The world used to write "1-2" / "place:plaza" strings that the model overwrote with ints for
+    # delivered speech only, so the store held both types.
+    model = MetaverseModel(ROOT / "configs" / "moderation.yaml", overrides=["population.llm_share=0"], seed=1)
+    says = []
+    for _ in range(12):
+        model.step()
+        says += [e for e in model.last_events if e.kind == "say"]
+    assert says and any(not e.data["delivered"] for e in says)
+    for e in says:
+        cid = e.data["conversation_id"]
+        assert (type(cid) is int) if e.data["delivered"] else cid is None

@@ -178,7 +178,6 @@ def test_sanctions_escalate_warn_mute_ban():
         "flagged": True,
         "rule": "insults",
         "delivered": False,
-        "conversation_id": "1-2",
         "violation": None,  # no scripted violators here: no ground truth
     }
     assert ev[1].data == {

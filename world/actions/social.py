@@ -18,10 +18,6 @@ __all__ = ["MAX_TEXT", "Give", "Report", "Say", "target_error"]
 MAX_TEXT = 1000  # characters in one message
 
 
-def _pair_key(a: int, b: int) -> str:
-    return f"{a}-{b}" if a < b else f"{b}-{a}"
-
-
 def target_error(w: World, a: Action, same_place: bool) -> str | None:
     """Why ``a.target`` is no one the actor can address (None if it is fine)."""
     t = a.target
@@ -41,6 +37,7 @@ class Say(ActionSpec):
 
     Moderation screens the message first; a blocked one is recorded but not delivered. A
     broadcast reaches exactly the avatars the speaker's observation listed as nearby.
+    Conversations are the simulation's: it adds ``conversation_id`` to the event.
     """
 
     kind = "say"
@@ -85,9 +82,6 @@ class Say(ActionSpec):
                     "flagged": d is not None,
                     "rule": d.rule if d else None,
                     "delivered": delivered,
-                    "conversation_id": (
-                        _pair_key(actor, a.target) if a.target is not None else f"place:{place}"
-                    ),
                     "violation": violation,
                 },
             )
