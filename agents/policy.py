@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sim.llm.protocol import Choice, ChooseRequest
+from agents.lm import Choice, ChooseRequest
 from world.types import Action
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 from world.types import ACTION_KINDS, EVENT_KINDS, Action
 
 __all__ = ["ConformanceReport", "RandomLanguageModel", "api_check", "event_log", "seed_check"]

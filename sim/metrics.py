@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.llm.protocol import Choice, Completion
+from agents.lm import Choice, Completion
 from world.types import Event
 
 __all__ = ["LLMMeter", "percentile", "speech_metrics"]

@@ -29,12 +29,12 @@ from mesa.datacollection import DataCollector
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
+from agents.lm import LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
 from agents.population import agent_state_every, persona_templates, plan_population
 from agents.rules import make_rule_policy
 from sim.config import ScenarioConfig, load_scenario, role_counts
-from sim.llm.protocol import LanguageModel
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
 from world import World

@@ -25,9 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.lm import ChooseRequest, GenerateRequest, Message, request_seed
 from sim.errors import UserError
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
-from sim.llm.seeding import request_seed
 
 __all__ = ["Workload", "bench_llm_command", "build_workload", "matmul_roofline"]
 

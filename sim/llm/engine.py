@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import torch
 
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest, Message
 from sim.llm.decode import DecodeParams, Row, branch_logprobs, decode_batch, forward_rows, row_kv
 from sim.llm.models import RANDOM_CONFIGS, resolve
 from sim.llm.prefix_cache import PrefixCache
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest, Message
 
 __all__ = ["Engine", "pick_device", "pick_dtype"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 
 __all__ = ["Pool", "ensure_ray"]
 
@@ -41,7 +41,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 class Pool:
-    """A :class:`~sim.llm.protocol.LanguageModel` backed by replica actors."""
+    """A :class:`~agents.lm.LanguageModel` backed by replica actors."""
 
     def __init__(
         self, handles: list, *, max_batch_size: int, replica_options: dict, engine_kwargs: dict
