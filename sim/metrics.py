@@ -9,11 +9,10 @@ world metric.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from agents.lm import Choice, Completion
 from world.types import Event
@@ -21,12 +20,16 @@ from world.types import Event
 __all__ = ["LLMMeter", "percentile", "speech_metrics"]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty."""
-    if not values:
-        return 0.0
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty.
+
+    The one definition of a latency percentile: the tick's ``llm.latency_p*`` metrics here and a
+    replica's telemetry (:mod:`sim.llm.replica`) both use it.
+    """
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(np.ceil(q / 100 * len(ordered))) - 1))
+    if not ordered:
+        return 0.0
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return float(ordered[k])
 
 

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sim.metrics import percentile
+
 __all__ = ["ReplicaServer"]
 
 
@@ -58,13 +60,12 @@ class ReplicaServer:
         return os.getpid()
 
     async def stats(self) -> dict:
-        lat = sorted(self._latencies)
         s = dict(self.engine.stats)
         s.update(
             pid=os.getpid(),
             queue_depth=len(self._queue),
-            latency_p50=_quantile(lat, 0.50),
-            latency_p95=_quantile(lat, 0.95),
+            latency_p50=percentile(self._latencies, 50),
+            latency_p95=percentile(self._latencies, 95),
             batch_size_mean=(sum(self._batch_sizes) / len(self._batch_sizes)) if self._batch_sizes else 0.0,
             batch_size_max=max(self._batch_sizes, default=0),
             tokens_per_s=s["computed_tokens"] / s["busy_s"] if s["busy_s"] else 0.0,
@@ -126,9 +127,3 @@ class ReplicaServer:
                 if not p.future.done():
                     p.future.set_result(r)
 
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]
