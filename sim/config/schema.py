@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from agents.population import POLICIES
+from sim.llm.device import parse_device
+from world.moderation import VIOLATOR_POLICIES
+
 __all__ = [
-    "POLICIES",
-    "VIOLATOR_POLICIES",
     "DistributionConfig",
     "EconomyConfig",
     "GeneratorConfig",
@@ -45,19 +47,6 @@ __all__ = [
     "role_counts",
 ]
 
-#: Avatar policies a role may use (implemented in agents/).
-POLICIES = (
-    "llm",
-    "random_give",
-    "trader",
-    "gatherer_crafter",
-    "collaborator",
-    "spammer",
-    "scammer",
-    "harasser",
-)
-#: Scripted violators: their avatars are moderation's ground truth unless a role says otherwise.
-VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
 
 # -- value checks with one-line messages --------------------------------------------------
@@ -152,6 +141,7 @@ class RoleConfig(_Model):
     name: Name
     share: Unit | None = None
     count: NonNegInt | None = None
+    # valid-type: the Literal is built from agents' policy list at import time; pydantic reads it fine.
     policy: Literal[POLICIES] = "random_give"  # type: ignore[valid-type]
     home: str | None = None
     violator: bool | None = None  # ground truth for moderation; default: policy is a violator's
@@ -333,7 +323,7 @@ class LLMConfig(_Model):
 
     model: Name = "smollm2-135m"
     replicas: PosInt | None = None  # None: one per GPU, else 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Annotated[str, AfterValidator(parse_device)] = "auto"  # auto, cpu, cuda or cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     temperature: NonNegFloat = 0.7
     top_p: Annotated[float, AfterValidator(_between(0.01, 1))] = 0.95
