@@ -30,6 +30,7 @@ import torch
 
 from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest, Message
 from sim.llm.decode import DecodeParams, Row, branch_logprobs, decode_batch, forward_rows, row_kv
+from sim.llm.device import parse_device
 from sim.llm.models import RANDOM_CONFIGS, resolve
 from sim.llm.prefix_cache import PrefixCache
 
@@ -50,8 +51,10 @@ def _cpu_has_native_bf16() -> bool:
 
 def pick_device(device: str) -> torch.device:
     """``auto``: CUDA when present, else CPU."""
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device: must be auto, cpu or cuda, got {device!r}")
+    try:
+        device = parse_device(device)
+    except ValueError as exc:
+        raise ValueError(f"device: {exc}") from None
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -70,6 +70,7 @@ class Pool:
         """Start replicas (validating the model spec first, so a typo fails before Ray starts)."""
         import ray
 
+        from sim.llm.device import parse_device
         from sim.llm.engine import pick_device
         from sim.llm.models import resolve
         from sim.llm.replica import ReplicaServer
@@ -77,11 +78,14 @@ class Pool:
         resolve(model)  # ValueError naming `model` for an unknown spec
         if replicas is not None and replicas < 1:
             raise ValueError(f"replicas: must be >= 1, got {replicas}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device: must be auto, cpu or cuda, got {device!r}")
+        try:
+            device = parse_device(device)
+        except ValueError as exc:
+            raise ValueError(f"device: {exc}") from None
         ensure_ray(ray_address)
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        use_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+        # cuda:N means "on GPUs" here: Ray gives each replica its own whole GPU (see parse_device).
+        use_gpu = device.startswith("cuda") or (device == "auto" and gpus > 0)
         if use_gpu and gpus == 0:
             pick_device("cuda")  # raises the clear "no CUDA device" error
         n = replicas or (gpus if use_gpu else 1)
