@@ -26,6 +26,8 @@ setup:
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# Types (configured in pyproject.toml): strict for world/ and agents/, default for sim/ and dashboard/.
+	$(BIN)/mypy
 
 format:
 	$(BIN)/ruff check --fix .

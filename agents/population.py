@@ -54,7 +54,9 @@ def persona_templates(cfg_templates: Any | None) -> PersonaTemplates:
 def _llm_counts(counts: Mapping[str, int], policies: Mapping[str, str], share: float) -> dict[str, int]:
     """How many of each ordinary role's avatars use the LLM policy (largest remainder, exact total)."""
     eligible = [
-        r for r, n in counts.items() if n > 0 and policies[r] not in VIOLATOR_POLICIES and policies[r] != "llm"
+        r
+        for r, n in counts.items()
+        if n > 0 and policies[r] not in VIOLATOR_POLICIES and policies[r] != "llm"
     ]
     total = round(share * sum(counts[r] for r in eligible))
     if total <= 0 or not eligible:

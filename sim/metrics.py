@@ -106,7 +106,8 @@ class LLMMeter:
                 value = telemetry.get(key)
                 if isinstance(value, int | float):
                     out[f"llm.{key}"] = float(value)
-            for i, rep in enumerate(telemetry.get("replicas") or ()):  # type: ignore[attr-defined]
+            replicas = telemetry.get("replicas")
+            for i, rep in enumerate(replicas if isinstance(replicas, Sequence) else ()):
                 if isinstance(rep, Mapping) and isinstance(rep.get("tokens_per_s"), int | float):
                     out[f"llm.replica.{i}.tokens_per_s"] = float(rep["tokens_per_s"])
         return out

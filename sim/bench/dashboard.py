@@ -49,7 +49,7 @@ def _tick_events(rng: random.Random, tick: int) -> Iterator[tuple[Any, ...]]:
         if r < 0.6:
             flagged = rng.random() < 0.02
             violation = flagged if rng.random() < 0.8 else not flagged
-            data = {
+            data: dict[str, Any] = {
                 "flagged": flagged,
                 "rule": RULES[a % 3] if flagged else None,
                 "delivered": not flagged,

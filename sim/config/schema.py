@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 # -- value checks with one-line messages --------------------------------------------------
 
 
@@ -141,7 +140,7 @@ class RoleConfig(_Model):
     name: Name
     share: Unit | None = None
     count: NonNegInt | None = None
-    # valid-type: the Literal is built from agents' policy list at import time; pydantic reads it fine.
+    # valid-type: a Literal built from agents' POLICIES tuple (the one list); pydantic reads it fine.
     policy: Literal[POLICIES] = "random_give"  # type: ignore[valid-type]
     home: str | None = None
     violator: bool | None = None  # ground truth for moderation; default: policy is a violator's
@@ -269,6 +268,7 @@ class RuleConfig(_Model):
     """One moderation rule. Which parameters matter depends on ``kind`` (docs/config.md)."""
 
     id: Name
+    # valid-type: a Literal built from the RULE_KINDS tuple (one list of kinds); pydantic reads it fine.
     kind: Literal[RULE_KINDS]  # type: ignore[valid-type]
     words: tuple[Name, ...] = ()  # words; harassment: the hostile vocabulary
     patterns: tuple[Name, ...] = ()  # patterns: regular expressions (case-insensitive)

@@ -301,8 +301,8 @@ def moderation(log: EventLog) -> dict[str, float]:
     # count against recall instead), so this is the speed of the actions that did happen.
     first_bad: dict[int, int] = {}
     for row, bad in zip(says.itertuples(index=False), violating if has_truth else flagged, strict=True):
-        if bad and _avatar(row.actor) is not None:
-            first_bad.setdefault(_avatar(row.actor), int(row.tick))
+        if bad and (actor := _avatar(row.actor)) is not None:
+            first_bad.setdefault(actor, int(row.tick))
     delays = []
     for avatar, tick in first_bad.items():
         target = sanctions["target"].where(sanctions["target"].notna(), sanctions["actor"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from transformers import DynamicCache
@@ -159,7 +160,9 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
                         v = torch.nn.functional.pad(v, (0, 0, P - r.past_len, 0))
                 ks.append(k)
                 vs.append(v)
-            cache.layers[layer].update(torch.cat(ks).to(device), torch.cat(vs).to(device))
+            # cast: attention layers (DynamicLayer and kin) take key/value updates; the list is typed as the
+            # union of every layer kind, linear-attention ones included, which this decoder never meets.
+            cast(DynamicLayer, cache.layers[layer]).update(torch.cat(ks).to(device), torch.cat(vs).to(device))
 
     # Query q (absolute index P+q) may see key k if k is real and k <= P+q; a pad query sees itself.
     q_abs = torch.arange(P, P + S)[:, None]

@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -151,9 +152,11 @@ class Engine:
     def _render(self, messages: Sequence[Message], generation_prompt: bool) -> str:
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
+            # cast: with tokenize=False the template returns the rendered text (its stubs give every form).
+            rendered = self.tokenizer.apply_chat_template(
                 msgs, tokenize=False, add_generation_prompt=generation_prompt
             )
+            return cast(str, rendered)
         # Base models without a template: a plain transcript.
         text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs)
         return text + ("assistant:" if generation_prompt else "")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 
@@ -90,15 +91,16 @@ class Pool:
             pick_device("cuda")  # raises the clear "no CUDA device" error
         n = replicas or (gpus if use_gpu else 1)
         if use_gpu:
-            options = {"num_gpus": 1, "num_cpus": 1}
-            engine_kwargs = {"device": "cuda"}
+            options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+            engine_kwargs: dict[str, Any] = {"device": "cuda"}
         else:
             cpus = cpus_per_replica or max(1, int(ray.cluster_resources().get("CPU", 1)) // n)
             options = {"num_cpus": cpus}
             engine_kwargs = {"device": "cpu", "threads": cpus}
         engine_kwargs.update(model=model, dtype=dtype, prefix_cache_mb=prefix_cache_mb)
         options.update(max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD")
-        actor = ray.remote(ReplicaServer)
+        # Any: ray.remote's stubs type a decorated class as one of its methods; the handle is dynamic.
+        actor: Any = ray.remote(ReplicaServer)
         handles = [
             actor.options(**options).remote(engine_kwargs, max_batch_size, max_wait_ms) for _ in range(n)
         ]

@@ -12,8 +12,9 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim.metrics import percentile
 
@@ -90,7 +91,8 @@ class ReplicaServer:
 
     def _take_batch(self) -> list[_Pending]:
         kind = self._queue[0].kind  # oldest first; one kind per batch
-        batch, rest = [], deque()
+        batch: list[_Pending] = []
+        rest: deque[_Pending] = deque()
         while self._queue and len(batch) < self.max_batch_size:
             p = self._queue.popleft()
             (batch if p.kind == kind else rest).append(p)
@@ -112,7 +114,9 @@ class ReplicaServer:
                 except TimeoutError:
                     break
             batch = self._take_batch()
-            fn = self.engine.generate if batch[0].kind == "generate" else self.engine.choose
+            fn: Callable[[list[Any]], list[Any]] = (
+                self.engine.generate if batch[0].kind == "generate" else self.engine.choose
+            )
             try:
                 results = await asyncio.to_thread(fn, [p.request for p in batch])
             except Exception as exc:  # a bad request fails its batch's callers, not the replica
@@ -126,4 +130,3 @@ class ReplicaServer:
                 self._latencies.append(now - p.enqueued)
                 if not p.future.done():
                     p.future.set_result(r)
-

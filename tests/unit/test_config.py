@@ -55,7 +55,7 @@ def test_every_shipped_config_validates_and_round_trips_through_dump(path):
 def test_config_is_frozen():
     cfg = ScenarioConfig()
     with pytest.raises(Exception, match="frozen"):
-        cfg.run.ticks = 5  # type: ignore[misc]
+        cfg.run.ticks = 5
 
 
 @pytest.mark.parametrize(
