@@ -15,9 +15,9 @@ batch composition.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "MAX_OPTIONS",
@@ -48,7 +48,7 @@ class Message:
             raise ValueError("messages.content: must be a string")
 
 
-def _as_messages(messages: Sequence[Message | dict]) -> tuple[Message, ...]:
+def _as_messages(messages: Sequence[Message | Mapping[str, str]]) -> tuple[Message, ...]:
     out = []
     for m in messages:
         out.append(m if isinstance(m, Message) else Message(role=m["role"], content=m["content"]))
@@ -139,7 +139,7 @@ class Choice:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     request_id: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @runtime_checkable
