@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents.conversation import Conversation
+from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
-from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
-from sim.llm.seeding import request_seed
 from world.types import Action, Observation, ProjectView
 
 if TYPE_CHECKING:

@@ -200,7 +200,7 @@ def bench_dashboard(
     events: Annotated[int, typer.Option(help="Events in the synthetic store.")] = 1_000_000,
 ) -> None:
     """Dashboard: time a live refresh on a large event store."""
-    from dashboard.bench import bench_dashboard_command
+    from sim.bench.dashboard import bench_dashboard_command
 
     bench_dashboard_command(json_path=json_path, events=events)
 

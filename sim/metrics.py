@@ -9,24 +9,27 @@ world metric.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from sim.llm.protocol import Choice, Completion
+from agents.lm import Choice, Completion
 from world.types import Event
 
 __all__ = ["LLMMeter", "percentile", "speech_metrics"]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty."""
-    if not values:
-        return 0.0
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty.
+
+    The one definition of a latency percentile: the tick's ``llm.latency_p*`` metrics here and a
+    replica's telemetry (:mod:`sim.llm.replica`) both use it.
+    """
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(np.ceil(q / 100 * len(ordered))) - 1))
+    if not ordered:
+        return 0.0
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return float(ordered[k])
 
 
@@ -103,7 +106,8 @@ class LLMMeter:
                 value = telemetry.get(key)
                 if isinstance(value, int | float):
                     out[f"llm.{key}"] = float(value)
-            for i, rep in enumerate(telemetry.get("replicas") or ()):  # type: ignore[attr-defined]
+            replicas = telemetry.get("replicas")
+            for i, rep in enumerate(replicas if isinstance(replicas, Sequence) else ()):
                 if isinstance(rep, Mapping) and isinstance(rep.get("tokens_per_s"), int | float):
                     out[f"llm.replica.{i}.tokens_per_s"] = float(rep["tokens_per_s"])
         return out

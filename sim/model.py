@@ -29,12 +29,12 @@ from mesa.datacollection import DataCollector
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
+from agents.lm import LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
 from agents.population import agent_state_every, persona_templates, plan_population
 from agents.rules import make_rule_policy
 from sim.config import ScenarioConfig, load_scenario, role_counts
-from sim.llm.protocol import LanguageModel
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
 from world import World
@@ -326,10 +326,12 @@ class MetaverseModel(mesa.Model):
         requests = []
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
+            policy = avatar.policy
+            assert isinstance(policy, LLMPolicy)  # only LLM avatars' speech is generated
             obs = observations[a.actor]
             conv = self.conversations.find(a.actor, a.target, obs.place)
             left = self.conversations.turns_left(a.actor, a.target, obs.place)
-            requests.append(avatar.policy.speech_request(avatar, a, obs, ctx, conv, left))
+            requests.append(policy.speech_request(avatar, a, obs, ctx, conv, left))
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
@@ -371,7 +373,7 @@ class MetaverseModel(mesa.Model):
         for e in events:
             for who in {e.actor, e.target}:
                 avatar = self.llm_avatars.get(who) if who is not None else None
-                if avatar is None:
+                if avatar is None or who is None:
                     continue
                 importance = _IMPORTANCE.get(e.kind, 3) + (1 if e.target == who and e.kind == "say" else 0)
                 avatar.remember(tick, _describe(e, names, who), importance)
@@ -465,7 +467,8 @@ def _describe(e: Event, names: dict[int, str], me: int) -> str:
         return f'{actor} said{to}: "{e.text[:160]}"'
     if e.kind == "trade":
         d = e.data
-        return f"Trade: {names.get(d.get('buyer'), 'someone')} bought {d.get('qty')} {d.get('item')} from {names.get(d.get('seller'), 'someone')} at {d.get('price')}"
+        buyer, seller = names.get(d.get("buyer", -1), "someone"), names.get(d.get("seller", -1), "someone")
+        return f"Trade: {buyer} bought {d.get('qty')} {d.get('item')} from {seller} at {d.get('price')}"
     if e.kind == "invalid_action":
         return f"{actor} tried something not allowed: {e.data.get('reason', '')}"
     text = f" ({e.text[:120]})" if e.text else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.llm.protocol import ChooseRequest, LanguageModel, Message
+from agents.lm import ChooseRequest, LanguageModel, Message
 from world.moderation import Judge
 
 __all__ = ["moderation_judge"]

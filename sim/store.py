@@ -21,8 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import UserError
+from world.stats import DetectionScores, detection_scores
 
-__all__ = ["RUN_STATUSES", "SCHEMA_VERSION", "EventStore", "connect_readonly", "encode_json"]
+__all__ = [
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "DetectionScores",
+    "EventStore",
+    "connect_readonly",
+    "encode_json",
+    "moderation_scores",
+]
 
 #: Bump when a table or column changes; :meth:`EventStore.open` refuses other versions.
 SCHEMA_VERSION = 1
@@ -205,6 +214,27 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         conn.close()
         raise UserError(f"{path}: event store schema {version}, this mesaverse reads {SCHEMA_VERSION}")
     return conn
+
+
+def moderation_scores(
+    conn: sqlite3.Connection, *, after_id: int = 0, upto_id: int | None = None
+) -> DetectionScores:
+    """Per-message moderation scores of the ``say`` events with ``after_id < id <= upto_id`` (all by default).
+
+    A message is flagged when moderation fired on it (``data.flagged``, or a ``data.rule`` named) and
+    harmful per its ground truth ``data.violation`` (unlabelled messages are left out); the scores are
+    :func:`world.stats.detection_scores`, the one definition of moderation precision and recall. Counts
+    are additive over id ranges, so a live reader can add each refresh's scores to the last.
+    """
+    upto = (
+        conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0] if upto_id is None else upto_id
+    )
+    rows = conn.execute(
+        "SELECT COALESCE(json_extract(data_json, '$.flagged'), 0) OR json_extract(data_json, '$.rule') IS NOT NULL,"
+        " json_extract(data_json, '$.violation') FROM events WHERE kind = 'say' AND id > ? AND id <= ?",
+        (after_id, upto),
+    )
+    return detection_scores((bool(f), None if v is None else bool(v)) for f, v in rows)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from sim.config.schema import ScenarioConfig, _check_references, _RefError
 from sim.errors import UserError, open_user_file
@@ -38,7 +39,7 @@ _TYPE_MESSAGES = {
 }
 
 
-def _format_error(err: dict) -> tuple[str, str]:
+def _format_error(err: ErrorDetails) -> tuple[str, str]:
     """(field path, message) of one pydantic error, in words a config author reads."""
     path = ".".join(str(p) for p in err["loc"]) or "(root)"
     kind = err["type"]

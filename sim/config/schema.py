@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from agents.population import POLICIES
+from sim.llm.device import parse_device
+from world.moderation import VIOLATOR_POLICIES
+
 __all__ = [
-    "POLICIES",
-    "VIOLATOR_POLICIES",
     "DistributionConfig",
     "EconomyConfig",
     "GeneratorConfig",
@@ -44,20 +46,6 @@ __all__ = [
     "WorldConfig",
     "role_counts",
 ]
-
-#: Avatar policies a role may use (implemented in agents/).
-POLICIES = (
-    "llm",
-    "random_give",
-    "trader",
-    "gatherer_crafter",
-    "collaborator",
-    "spammer",
-    "scammer",
-    "harasser",
-)
-#: Scripted violators: their avatars are moderation's ground truth unless a role says otherwise.
-VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
 
 # -- value checks with one-line messages --------------------------------------------------
@@ -152,6 +140,7 @@ class RoleConfig(_Model):
     name: Name
     share: Unit | None = None
     count: NonNegInt | None = None
+    # valid-type: a Literal built from agents' POLICIES tuple (the one list); pydantic reads it fine.
     policy: Literal[POLICIES] = "random_give"  # type: ignore[valid-type]
     home: str | None = None
     violator: bool | None = None  # ground truth for moderation; default: policy is a violator's
@@ -279,6 +268,7 @@ class RuleConfig(_Model):
     """One moderation rule. Which parameters matter depends on ``kind`` (docs/config.md)."""
 
     id: Name
+    # valid-type: a Literal built from the RULE_KINDS tuple (one list of kinds); pydantic reads it fine.
     kind: Literal[RULE_KINDS]  # type: ignore[valid-type]
     words: tuple[Name, ...] = ()  # words; harassment: the hostile vocabulary
     patterns: tuple[Name, ...] = ()  # patterns: regular expressions (case-insensitive)
@@ -333,7 +323,7 @@ class LLMConfig(_Model):
 
     model: Name = "smollm2-135m"
     replicas: PosInt | None = None  # None: one per GPU, else 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Annotated[str, AfterValidator(parse_device)] = "auto"  # auto, cpu, cuda or cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     temperature: NonNegFloat = 0.7
     top_p: Annotated[float, AfterValidator(_between(0.01, 1))] = 0.95

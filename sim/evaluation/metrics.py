@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from world.stats import detection_scores
+
 __all__ = [
     "FAR_FROM_MARKET",
     "LLM_METRICS",
@@ -278,12 +280,11 @@ def moderation(log: EventLog) -> dict[str, float]:
     says = _of_kind(log, "say")
     n = len(says)
     flagged = [bool(d.get("flagged")) for d in says["data"]]
-    truth_known = [d.get("violation") is not None for d in says["data"]]
-    violating = [bool(d.get("violation")) for d in says["data"]]
-    has_truth = any(truth_known)
-    tp = sum(f and v for f, v, k in zip(flagged, violating, truth_known, strict=True) if k)
-    fp = sum(f and not v for f, v, k in zip(flagged, violating, truth_known, strict=True) if k)
-    fn = sum(v and not f for f, v, k in zip(flagged, violating, truth_known, strict=True) if k)
+    truth = [None if d.get("violation") is None else bool(d["violation"]) for d in says["data"]]
+    violating = [bool(v) for v in truth]
+    has_truth = any(v is not None for v in truth)
+    # Precision and recall per message, as the world defines them (world.stats.detection_scores).
+    scores = detection_scores(zip(flagged, truth, strict=True))
     n_violations = sum(violating) if has_truth else sum(flagged)
     sanctions = _of_kind(log, "sanction")
     out = {
@@ -291,17 +292,17 @@ def moderation(log: EventLog) -> dict[str, float]:
         "moderation.violations_per_1k": _ratio(1000 * n_violations, n),
         "moderation.flagged_per_1k": _ratio(1000 * sum(flagged), n),
         "moderation.sanctions": float(len(sanctions)),
-        "moderation.false_positives": float(fp) if has_truth else math.nan,
-        "moderation.precision": _ratio(tp, tp + fp) if has_truth else math.nan,
-        "moderation.recall": _ratio(tp, tp + fn) if has_truth else math.nan,
+        "moderation.false_positives": float(scores.false_pos) if has_truth else math.nan,
+        "moderation.precision": scores.precision if has_truth else math.nan,
+        "moderation.recall": scores.recall if has_truth else math.nan,
     }
     # Ticks to action: for each avatar that violated (ground truth, else was flagged), from its first
     # violation to its first sanction at or after it. Avatars never sanctioned are left out (they
     # count against recall instead), so this is the speed of the actions that did happen.
     first_bad: dict[int, int] = {}
     for row, bad in zip(says.itertuples(index=False), violating if has_truth else flagged, strict=True):
-        if bad and _avatar(row.actor) is not None:
-            first_bad.setdefault(_avatar(row.actor), int(row.tick))
+        if bad and (actor := _avatar(row.actor)) is not None:
+            first_bad.setdefault(actor, int(row.tick))
     delays = []
     for avatar, tick in first_bad.items():
         target = sanctions["target"].where(sanctions["target"].notna(), sanctions["actor"])

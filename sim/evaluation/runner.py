@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.lm import LanguageModel
 from sim.errors import UserError
 from sim.evaluation.metrics import LLM_METRICS, load_log, summarize
 from sim.evaluation.report import results_frame, write_report, write_results
 from sim.evaluation.sweep import RunSpec, Sweep, expand, load_sweep
-from sim.llm.protocol import LanguageModel
 
 __all__ = [
     "SimulateFn",

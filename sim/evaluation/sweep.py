@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from sim.errors import UserError
 from sim.evaluation.metrics import METRICS, is_known_metric
@@ -245,7 +246,7 @@ def expand(sweep: Sweep, sweep_path: Path = Path(".")) -> list[RunSpec]:
     return specs
 
 
-def _error_path(error: dict[str, Any]) -> str:
+def _error_path(error: ErrorDetails) -> str:
     return ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-after"))
 
 

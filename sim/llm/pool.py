@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 
 __all__ = ["Pool", "ensure_ray"]
 
@@ -41,7 +42,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 class Pool:
-    """A :class:`~sim.llm.protocol.LanguageModel` backed by replica actors."""
+    """A :class:`~agents.lm.LanguageModel` backed by replica actors."""
 
     def __init__(
         self, handles: list, *, max_batch_size: int, replica_options: dict, engine_kwargs: dict
@@ -70,6 +71,7 @@ class Pool:
         """Start replicas (validating the model spec first, so a typo fails before Ray starts)."""
         import ray
 
+        from sim.llm.device import parse_device
         from sim.llm.engine import pick_device
         from sim.llm.models import resolve
         from sim.llm.replica import ReplicaServer
@@ -77,24 +79,28 @@ class Pool:
         resolve(model)  # ValueError naming `model` for an unknown spec
         if replicas is not None and replicas < 1:
             raise ValueError(f"replicas: must be >= 1, got {replicas}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device: must be auto, cpu or cuda, got {device!r}")
+        try:
+            device = parse_device(device)
+        except ValueError as exc:
+            raise ValueError(f"device: {exc}") from None
         ensure_ray(ray_address)
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        use_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+        # cuda:N means "on GPUs" here: Ray gives each replica its own whole GPU (see parse_device).
+        use_gpu = device.startswith("cuda") or (device == "auto" and gpus > 0)
         if use_gpu and gpus == 0:
             pick_device("cuda")  # raises the clear "no CUDA device" error
         n = replicas or (gpus if use_gpu else 1)
         if use_gpu:
-            options = {"num_gpus": 1, "num_cpus": 1}
-            engine_kwargs = {"device": "cuda"}
+            options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+            engine_kwargs: dict[str, Any] = {"device": "cuda"}
         else:
             cpus = cpus_per_replica or max(1, int(ray.cluster_resources().get("CPU", 1)) // n)
             options = {"num_cpus": cpus}
             engine_kwargs = {"device": "cpu", "threads": cpus}
         engine_kwargs.update(model=model, dtype=dtype, prefix_cache_mb=prefix_cache_mb)
         options.update(max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD")
-        actor = ray.remote(ReplicaServer)
+        # Any: ray.remote's stubs type a decorated class as one of its methods; the handle is dynamic.
+        actor: Any = ray.remote(ReplicaServer)
         handles = [
             actor.options(**options).remote(engine_kwargs, max_batch_size, max_wait_ms) for _ in range(n)
         ]

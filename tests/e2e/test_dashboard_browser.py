@@ -168,7 +168,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         _stop(proc)
 
 
-def _open(url: str):  # type: ignore[no-untyped-def]
+def _open(url: str):
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
@@ -184,7 +184,7 @@ def _open(url: str):  # type: ignore[no-untyped-def]
     return pw, browser, page
 
 
-def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
+def _show(page, panel: str) -> None:
     page.locator('[data-testid="stSidebar"] label').filter(
         has_text=re.compile(f"^{re.escape(panel)}$")
     ).click()
@@ -197,13 +197,13 @@ def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _assert_no_exception(page) -> None:  # type: ignore[no-untyped-def]
+def _assert_no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
     assert "Traceback" not in page.inner_text("body")
     assert page.js_errors == []
 
 
-def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]
+def _screenshots(page, source: str) -> None:
     folder = ARTIFACTS / source
     folder.mkdir(parents=True, exist_ok=True)
     for panel in PANEL_MARKERS:
@@ -212,18 +212,18 @@ def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]
         page.screenshot(path=str(folder / f"{panel.lower().replace(' ', '_')}.png"), full_page=True)
 
 
-def _feed_lines(page) -> list[str]:  # type: ignore[no-untyped-def]
+def _feed_lines(page) -> list[str]:
     return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] li').all_inner_texts()
 
 
-def _shown_tick(page) -> int | None:  # type: ignore[no-untyped-def]
+def _shown_tick(page) -> int | None:
     match = re.search(r"live at tick (\d+)", page.inner_text('[data-testid="stMain"]'))
     return int(match.group(1)) if match else None
 
 
-def _check_dialogue_grows(page) -> None:  # type: ignore[no-untyped-def]
+def _check_dialogue_grows(page) -> None:
     _show(page, "Dialogue")
-    before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))  # type: ignore[arg-type]
+    before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))
     new = wait_for(
         lambda: [line for line in _feed_lines(page) if line not in before], 60, "new dialogue lines"
     )
@@ -297,7 +297,7 @@ def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path
         try:
             _show(page, "World map")
             first_tick = wait_for(lambda: _shown_tick(page), 60, "the live tick caption")
-            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 60, "the live tick to advance")  # type: ignore[operator]
+            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 60, "the live tick to advance")
             if config.name == "town.yaml":  # LLM avatars: their generated speech must show up live
                 wait_for(lambda: _says(runs) > 0, 240, "the first LLM say events")
                 _check_dialogue_grows(page)

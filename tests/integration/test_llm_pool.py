@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from agents.lm import ChooseRequest, GenerateRequest, Message
 from sim.llm.pool import Pool
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
 
 pytestmark = pytest.mark.slow
 

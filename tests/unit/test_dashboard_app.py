@@ -248,7 +248,7 @@ def test_live_refresh_reads_only_new_events(tmp_path: Path, monkeypatch: pytest.
     calls: list[int] = []
     real_dialogue = queries.dialogue
 
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(*args, **kwargs):
         calls.append(kwargs.get("after_id", 0))
         return real_dialogue(*args, **kwargs)
 
