@@ -137,6 +137,7 @@ class LLMPolicy:
             answer_prefix=ANSWER_PREFIX,
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "choose"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:choose",
+            route=avatar.avatar_id,
         )
         return PendingChoice(request, tuple(options), self.sample)
 
@@ -218,6 +219,7 @@ class LLMPolicy:
             stop=("\n",),
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "say"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:say",
+            route=avatar.avatar_id,
         )
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -73,6 +73,9 @@ class GenerateRequest:
     stop: tuple[str, ...] = ()
     seed: int = 0
     request_id: str = ""
+    #: Sticky routing key (the avatar's id): requests with one key go to the same replica while
+    #: it lives, so that avatar's cached prompt stays hot there. None: any replica.
+    route: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
@@ -106,6 +109,7 @@ class ChooseRequest:
     answer_prefix: str = ""
     seed: int = 0
     request_id: str = ""
+    route: int | None = None  # as GenerateRequest.route
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
@@ -125,9 +129,23 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    finish_reason: str  # "stop" (EOS or a stop string), "length", or "error" (see ``error``)
     cached_tokens: int = 0  # prompt tokens served from the prefix cache
     request_id: str = ""
+    #: Why no text came (the call's deadline passed, the replica was lost); "" for an answer.
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str, request_id: str = "") -> Completion:
+        """The answer for a request that got none."""
+        return cls(
+            text="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            finish_reason="error",
+            request_id=request_id,
+            error=reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,13 @@ class Choice:
     cached_tokens: int = 0
     request_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Why no distribution came (deadline, replica lost); "" for an answer. Then ``probs`` is empty.
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str, request_id: str = "") -> Choice:
+        """The answer for a request that got none."""
+        return cls(probs=(), index=-1, request_id=request_id, error=reason)
 
 
 @runtime_checkable

@@ -126,10 +126,11 @@ class MetaverseModel(mesa.Model):
         # The world draws from its own stream, seeded from ours: policies and world never
         # interleave draws, and both states go into checkpoints.
         self.world_rng = random.Random(self.random.getrandbits(64))
-        self.world = World(cfg, self.world_rng, judge=moderation_judge(llm) if llm is not None else None)
+        self.meter = LLMMeter()
+        judge = moderation_judge(llm, self.meter) if llm is not None else None
+        self.world = World(cfg, self.world_rng, judge=judge)
         self.currency = cfg.economy.currency
         self.conversations = ConversationBook(max_turns=max(1, cfg.llm.conversation_turns))
-        self.meter = LLMMeter()
         self._build_population(cfg)
         self.state_every = agent_state_every(len(self.avatars))
         self.last_events: list[Event] = []
@@ -179,10 +180,19 @@ class MetaverseModel(mesa.Model):
         shared: dict[str, Any] = {"llm": llm_policy}  # one policy object per policy name
         policies = []
         memories: list[Memory | None] = []
-        for slot in slots:
+        roles = {r.name: r for r in pop.roles}
+        # An LLM avatar whose answer does not come in time acts by its role's rule policy.
+        fallback_of: dict[int, Any] = {}
+        for i, slot in enumerate(slots):
             if slot.policy not in shared:
                 shared[slot.policy] = make_rule_policy(slot.policy)
             policies.append(shared[slot.policy])
+            if slot.policy == "llm":
+                rule = roles[slot.role].policy if slot.role in roles else "idle"
+                rule = "idle" if rule == "llm" else rule
+                if rule not in shared:
+                    shared[rule] = make_rule_policy(rule)
+                fallback_of[i] = shared[rule]
             memories.append(
                 Memory(capacity_tokens=2 * llm_cfg.context_tokens) if slot.policy == "llm" else None
             )
@@ -198,6 +208,10 @@ class MetaverseModel(mesa.Model):
         self.avatars: list[Avatar] = sorted(self.agents, key=lambda a: a.unique_id)
         self.avatar_ids: list[int] = [a.unique_id for a in self.avatars]
         self.llm_avatars: dict[int, Avatar] = {a.unique_id: a for a in self.avatars if a.policy.uses_llm}
+        # create_agents made them in the slots' order, so slot i is self.avatars[i].
+        self.fallback_policies: dict[int, Any] = {
+            self.avatars[i].unique_id: p for i, p in fallback_of.items()
+        }
         for a in self.avatars:
             self.world.add_avatar(a.unique_id, a.name, role=a.role)
         # One register of names: the world's (it labels options and observations with them).
@@ -229,12 +243,15 @@ class MetaverseModel(mesa.Model):
         observations: dict[int, Observation] = {}
         options: dict[int, tuple[Action, ...]] = {}
         actions, pending = self._decide(ctx, observations, options)
+        fallbacks: list[Event] = []
         if pending:
-            actions += self._choose(pending)
-        actions = self._speak(actions, ctx, observations)
+            actions += self._choose(pending, ctx, observations, options, fallbacks)
+        actions = self._speak(actions, ctx, observations, options, fallbacks)
         self.random.shuffle(actions)
-        events = world.resolve(actions)
+        events = fallbacks + world.resolve(actions)
         events += world.end_tick()
+        self.meter.usage.ticks += 1
+        self.meter.usage.avatar_ticks += len(self.llm_avatars)
         says = [e for e in events if e.kind == "say"]
         talked = self._follow_conversations(says, tick)
         self._remember(events, tick)
@@ -302,19 +319,79 @@ class MetaverseModel(mesa.Model):
                 runs.append((a.policy, [a]))
         return runs
 
-    def _choose(self, pending: list[tuple[Avatar, PendingChoice]]) -> list[Action]:
-        """All of the tick's choices in one call; each answer maps back to an offered action."""
+    def _choose(
+        self,
+        pending: list[tuple[Avatar, PendingChoice]],
+        ctx: TickContext,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        fallbacks: list[Event],
+    ) -> list[Action]:
+        """All of the tick's choices in one call; each answer maps back to an offered action
+        (an avatar whose answer did not come acts by its rule policy: an ``llm_fallback`` event)."""
         assert self.llm is not None
         started = self.meter.start()
         choices = self.llm.choose([p.request for _, p in pending])
         self.meter.record_choices(started, choices)
-        return [p.pick(c) for (_, p), c in zip(pending, choices, strict=True)]
+        out: list[Action] = []
+        for (avatar, p), c in zip(pending, choices, strict=True):
+            if c.error:
+                action = self._fall_back(avatar, "choose", c.error, observations, options, ctx, fallbacks)
+            else:
+                action = p.pick(c)
+            if action is not None:
+                out.append(action)
+        return out
+
+    def _fall_back(
+        self,
+        avatar: Avatar,
+        phase: str,
+        reason: str,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        ctx: TickContext,
+        fallbacks: list[Event],
+        exclude: str = "",
+    ) -> Action | None:
+        """The rule policy's action for an LLM avatar the model did not answer in time."""
+        aid = avatar.unique_id
+        obs = observations.get(aid)
+        opts = [o for o in options.get(aid, ()) if o.kind != exclude]
+        policy = self.fallback_policies.get(aid)
+        decision = policy.decide(avatar, obs, opts, ctx) if policy is not None else None
+        action = decision if isinstance(decision, Action) else None
+        if exclude and action is not None and action.kind == exclude:
+            action = None
+        self.meter.usage.fallbacks += 1
+        fallbacks.append(
+            Event(
+                ctx.tick,
+                "llm_fallback",
+                aid,
+                None,
+                obs.place if obs is not None else None,
+                reason,
+                {
+                    "phase": phase,
+                    "reason": reason,
+                    "action": action.as_dict() if action is not None else None,
+                },
+            )
+        )
+        return action
 
     def _speak(
-        self, actions: list[Action], ctx: TickContext, observations: dict[int, Observation]
+        self,
+        actions: list[Action],
+        ctx: TickContext,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        fallbacks: list[Event],
     ) -> list[Action]:
         """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call (each from
-        the observation its speaker decided on)."""
+        the observation its speaker decided on). A speaker whose text did not come acts by its
+        rule policy instead, among its options other than talking."""
         todo = [
             (i, a)
             for i, a in enumerate(actions)
@@ -335,10 +412,16 @@ class MetaverseModel(mesa.Model):
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
-        actions = list(actions)
+        spoken: list[Action | None] = list(actions)
         for (i, a), c in zip(todo, completions, strict=True):
-            actions[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
-        return actions
+            if c.error:
+                avatar = self.llm_avatars[a.actor]
+                spoken[i] = self._fall_back(
+                    avatar, "speech", c.error, observations, options, ctx, fallbacks, exclude="say"
+                )
+            else:
+                spoken[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
+        return [a for a in spoken if a is not None]
 
     # -- after the tick --------------------------------------------------------------------------------
 
@@ -415,6 +498,7 @@ class MetaverseModel(mesa.Model):
             "world": self.world.get_state(),
             "conversations": self.conversations.get_state(),
             "avatars": [a.get_state() for a in self.avatars if a.memory is not None],
+            "usage": self.meter.usage.get_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -435,6 +519,7 @@ class MetaverseModel(mesa.Model):
         by_id = {a.unique_id: a for a in self.avatars}
         for s in state["avatars"]:
             by_id[int(s["id"])].set_state(s)
+        self.meter.usage.set_state(state.get("usage", {}))
         self.running = self.world.tick < self.ticks
 
 

@@ -15,6 +15,8 @@ stdout is a terminal.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import sys
 import time
@@ -123,7 +125,7 @@ def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
 
 
 def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
-    return Pool.start(
+    pool = Pool.start(
         replicas=cfg.llm.replicas,
         model=cfg.llm.model,
         device=cfg.llm.device,
@@ -132,6 +134,8 @@ def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
         max_batch_size=cfg.llm.max_batch_size,
         max_wait_ms=cfg.llm.max_wait_ms,
     )
+    pool.deadline_s = cfg.llm.deadline_s
+    return pool
 
 
 def _execute(
@@ -146,6 +150,8 @@ def _execute(
         if state is not None:
             model.set_state(state)
         status = run_loop(model, run_dir / "checkpoints", every=cfg.run.checkpoint_every)
+        if model.llm is not None:
+            print(model.meter.usage.summary())
     finally:
         store.set_status(status)
         store.close()
@@ -162,14 +168,27 @@ def run_loop(model: Any, checkpoints: Path, *, every: int) -> str:
     with _stop_signals() as stop, _progress(model) as advance:
         while model.running:
             if stop():
-                save_checkpoint(checkpoints, model.tick, model.get_state())
+                _checkpoint(model, checkpoints)
                 return "interrupted"
             model.step()
             advance(model)
             if every and model.tick % every == 0 and model.running:
-                save_checkpoint(checkpoints, model.tick, model.get_state())
-    save_checkpoint(checkpoints, model.tick, model.get_state())
+                _checkpoint(model, checkpoints)
+    _checkpoint(model, checkpoints)
     return "finished"
+
+
+def _checkpoint(model: Any, checkpoints: Path) -> None:
+    """A checkpoint of the tick boundary, and the run's ``usage.json`` beside it (both atomic)."""
+    save_checkpoint(checkpoints, model.tick, model.get_state())
+    write_usage(checkpoints.parent / "usage.json", model.meter.usage.as_dict())
+
+
+def write_usage(path: Path, usage: dict[str, Any]) -> None:
+    """Write ``usage.json`` atomically (temp file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(usage, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

@@ -334,6 +334,9 @@ class LLMConfig(_Model):
     max_wait_ms: NonNegInt = 5
     context_tokens: Annotated[int, AfterValidator(_at_least(64))] = 1024
     conversation_turns: PosInt = 2
+    #: Seconds one batched model call may take; avatars still unanswered then act by their role's
+    #: rule policy for that tick (an ``llm_fallback`` event), so a hung replica never stops a run.
+    deadline_s: Annotated[float, AfterValidator(_at_least(0.1))] = 300.0
 
 
 class RunConfig(_Model):
