@@ -38,6 +38,7 @@ from sim.config import ScenarioConfig, load_scenario, role_counts
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
 from world import World
+from world.moderation import VIOLATOR_POLICIES
 from world.types import Action, Event, Observation
 
 __all__ = ["MetaverseModel", "TickRecord", "needs_llm"]
@@ -73,9 +74,7 @@ def needs_llm(cfg: ScenarioConfig) -> bool:
     if any(counts.get(n, 0) > 0 and r.policy == "llm" for n, r in roles.items()):
         return True
     if cfg.population.llm_share > 0:
-        ordinary = sum(
-            counts.get(n, 0) for n, r in roles.items() if r.policy not in ("spammer", "scammer", "harasser")
-        )
+        ordinary = sum(counts.get(n, 0) for n, r in roles.items() if r.policy not in VIOLATOR_POLICIES)
         if round(cfg.population.llm_share * ordinary) > 0:
             return True
     return cfg.moderation.enabled and any(rule.kind == "llm" for rule in cfg.moderation.rules)
