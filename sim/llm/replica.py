@@ -60,6 +60,12 @@ class ReplicaServer:
     async def pid(self) -> int:
         return os.getpid()
 
+    async def node(self) -> str:
+        """The Ray node this replica runs on."""
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
     async def stats(self) -> dict:
         s = dict(self.engine.stats)
         s.update(
