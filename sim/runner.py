@@ -28,7 +28,7 @@ from sim.checkpoint import save_checkpoint
 from sim.config import ScenarioConfig, dump_yaml, load_scenario
 from sim.errors import UserError, one_line
 
-__all__ = ["resume_command", "run_command", "run_loop", "start_llm"]
+__all__ = ["check_out", "resume_command", "run_command", "run_loop", "start_llm"]
 
 
 #: The flags of ``run`` that set a config field: an error in that field names the flag.
@@ -71,7 +71,7 @@ def run_command(
     cfg = load_scenario(config, extra, flags)
     _check_model(cfg, config)  # before anything is written: a typo leaves no run folder behind
     out = Path(out)
-    _check_out(out)
+    check_out(out)
     pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
     try:
         run_dir, store = _make_run_folder(out, cfg)
@@ -431,7 +431,7 @@ def _progress(model: Any) -> Iterator[Any]:
         yield advance
 
 
-def _check_out(out: Path) -> None:
+def check_out(out: Path, flag: str = "--out") -> None:
     """``--out`` is a folder we can write into, or can be made (nothing is created here)."""
     probe = out
     while not probe.exists():
@@ -439,11 +439,11 @@ def _check_out(out: Path) -> None:
             break
         probe = probe.parent
     if probe == out and not out.is_dir():
-        raise UserError(f"--out: {out} is not a folder")
+        raise UserError(f"{flag}: {out} is not a folder")
     if not probe.is_dir():
-        raise UserError(f"--out: {out}: {probe} is not a folder")
+        raise UserError(f"{flag}: {out}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"--out: {out}: {probe} is not writable")
+        raise UserError(f"{flag}: {out}: {probe} is not writable")
 
 
 def _make_dirs(folder: Path) -> list[Path]:
