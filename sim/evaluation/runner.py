@@ -343,9 +343,8 @@ def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None =
     """CLI: run a sweep with one shared pool; prints the report path on the last line of stdout."""
     import ray
 
-    from sim.llm.pool import ensure_ray
-
     from sim.errors import load_user_yaml
+    from sim.llm.pool import ensure_ray
     from sim.runner import check_out
 
     parsed = load_sweep(sweep)
