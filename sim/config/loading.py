@@ -42,7 +42,8 @@ _TYPE_MESSAGES = {
 
 def _format_error(err: dict) -> tuple[str, str]:
     """(field path, message) of one pydantic error, in words a config author reads."""
-    path = ".".join(str(p) for p in err["loc"]) or "(root)"
+    # A key can be user text of any length (a place name): each part of the path is cut short.
+    path = ".".join(p if len(p) <= 40 else p[:37] + "..." for p in map(str, err["loc"])) or "(root)"
     kind = err["type"]
     if kind == "value_error":
         msg = str(err["msg"]).removeprefix("Value error, ")
