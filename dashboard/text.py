@@ -5,18 +5,20 @@ data from a simulation, and an LLM or a hostile config can put anything there. S
 would turn ``![x](http://host/x.png)`` into an image the browser fetches, ``:material/...:`` into icons
 and any URL into a link; escaping cannot prevent the last one (its autolinks are found after escapes are
 resolved). So run text never goes through Markdown: it is either passed to elements that show text as
-it is (``st.text``, dataframes, selectbox options, metric values, ``st.json``), or placed into a fixed
+it is (``st.text``, dataframes, selectbox options, ``st.json``; not ``st.metric``, whose value is
+Markdown too: use :func:`metric`), or placed into a fixed
 HTML template by :func:`html`, which escapes every value (``markupsafe``), shown with :func:`show`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import streamlit as st
 from markupsafe import Markup
 
-__all__ = ["Markup", "bullets", "caption", "heading", "html", "show"]
+__all__ = ["Markup", "bullets", "caption", "heading", "html", "metric", "show"]
 
 _CAPTION_STYLE = "font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0 0 0.5rem 0;"
 
@@ -30,11 +32,25 @@ def html(template: str, *values: object) -> Markup:
     return Markup(template).format(*(v if isinstance(v, Markup) else str(v) for v in values))
 
 
-def show(fragment: Markup) -> None:
-    """Draw a fragment made by :func:`html` (only those: a plain ``str`` is refused)."""
+def show(fragment: Markup, where: Any = st) -> None:
+    """Draw a fragment made by :func:`html` (only those: a plain ``str`` is refused), in ``where``."""
     if not isinstance(fragment, Markup):
         raise TypeError("dashboard.text.show takes a fragment made by dashboard.text.html")
-    st.html(str(fragment))
+    where.html(str(fragment))
+
+
+def metric(where: Any, label: str, value: object) -> None:
+    """A figure like ``st.metric`` whose value is run text (a place, a role), shown as text."""
+    show(
+        html(
+            '<div><p style="{}">{}</p><p style="font-size: 2.25rem; line-height: 1.2; margin: 0;'
+            ' overflow: hidden; text-overflow: ellipsis; white-space: nowrap">{}</p></div>',
+            _CAPTION_STYLE,
+            label,
+            value,
+        ),
+        where,
+    )
 
 
 def caption(fragment: Markup) -> None:

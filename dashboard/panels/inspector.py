@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.panels import PanelContext
 from dashboard.panels.dialogue import format_line
-from dashboard.text import bullets, heading, html
+from dashboard.text import bullets, heading, html, metric
 
 __all__ = ["render"]
 
@@ -40,8 +40,8 @@ def render(ctx: PanelContext) -> None:
     heading(f"{profile['name']} ({profile['policy']})")
     c1, c2, c3 = st.columns(3)
     c1.metric("Coins", "–" if now is None or pd.isna(now["coins"]) else f"{now['coins']:,.2f}")
-    c2.metric("Place", "–" if now is None else str(now["place"]))
-    c3.metric("Role", str(persona.get("role") or data.get("role") or "–"))
+    metric(c2, "Place", "–" if now is None else now["place"])
+    metric(c3, "Role", persona.get("role") or data.get("role") or "–")
 
     left, right = st.columns(2)
     with left:
