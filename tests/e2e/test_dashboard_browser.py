@@ -294,8 +294,11 @@ def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path
         pw, browser, page = _open(url)
         try:
             _show(page, "World map")
-            first_tick = wait_for(lambda: _shown_tick(page), 60, "the live tick caption")
-            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 60, "the live tick to advance")  # type: ignore[operator]
+            # Tick 0 is a tick: wait for the caption, not for a truthy tick number.
+            wait_for(lambda: _shown_tick(page) is not None, 60, "the live tick caption")
+            first_tick = _shown_tick(page)
+            assert first_tick is not None
+            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 120, "the live tick to advance")
             if config.name == "town.yaml":  # LLM avatars: their generated speech must show up live
                 wait_for(lambda: _says(runs) > 0, 240, "the first LLM say events")
                 _check_dialogue_grows(page)
