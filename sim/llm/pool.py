@@ -36,6 +36,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
     else:
+        _loopback_only()
         ray.init(
             num_cpus=num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
@@ -54,6 +55,25 @@ def _empty_stats() -> dict[str, Any]:
 def _weight(route: int, replica: int) -> int:
     """Rendezvous-hash weight of a (route, replica) pair: the same in every process."""
     return int.from_bytes(hashlib.blake2b(f"{route}:{replica}".encode(), digest_size=8).digest(), "little")
+
+
+#: Read by Ray when it is imported: false makes a node's address loopback (ray.init turns an explicit
+#: ``_node_ip_address="127.0.0.1"`` back into the machine's external address).
+_RAY_LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _loopback_only() -> None:
+    """Make the local cluster we start bind loopback only (GCS, raylet, object manager, workers).
+
+    Ray binds its servers to the node's address; with clusters disabled that address is 127.0.0.1,
+    so nothing of ours listens on an external interface (verified with ``ss -ltnp``). The variable is
+    read when ray is imported, so the flag it sets is set too in case ray was imported already; worker
+    processes inherit the variable.
+    """
+    os.environ[_RAY_LOCAL_ONLY_ENV] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 class Pool:
