@@ -28,6 +28,7 @@ from typing import Any
 from sim.checkpoint import save_checkpoint
 from sim.config import ScenarioConfig, dump_yaml, load_scenario
 from sim.errors import UserError, one_line
+from sim.quiet import RunLog, quiet_console
 
 __all__ = ["check_out", "resume_command", "run_command", "run_loop", "start_llm"]
 
@@ -73,16 +74,28 @@ def run_command(
     _check_model(cfg, config)  # before anything is written: a typo leaves no run folder behind
     out = Path(out)
     check_out(out)
-    pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
-    try:
-        run_dir, store = _make_run_folder(out, cfg)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown()
-        raise
-    _execute(cfg, run_dir, store, state=None, pool=pool)
+    with quiet_console() as log:
+        pool = start_llm(cfg, ray_address, quiet=True) if needs_llm(cfg) else None
+        try:
+            run_dir, store = _make_run_folder(out, cfg)
+        except BaseException:
+            if pool is not None:
+                pool.shutdown()
+            raise
+        _open_log(log, run_dir, pool)
+        _execute(cfg, run_dir, store, state=None, pool=pool)
     print(run_dir)
     return run_dir
+
+
+def _open_log(log: RunLog, run_dir: Path, pool: Any) -> None:
+    """Third-party output goes to ``run.log``; it says where the replicas' own logs are."""
+    log.open(run_dir / "run.log")
+    if pool is not None:
+        log.note(
+            "the replicas' own output (weight loading, warnings) is in Ray's session logs: "
+            "/tmp/ray/session_latest/logs on a local cluster"
+        )
 
 
 def resume_command(
@@ -115,7 +128,7 @@ def resume_command(
             print(run_dir)
             return run_dir
         cfg, state, model_factory = plan
-        pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
+        pool = start_llm(cfg, ray_address, quiet=True) if needs_llm(cfg) else None
     except BaseException:
         lock.release()
         raise
@@ -138,7 +151,9 @@ def resume_command(
         if pool is not None:
             pool.shutdown()
         raise
-    _execute(cfg, run_dir, store, state=state, pool=pool, model_factory=model_factory)
+    with quiet_console() as log:
+        _open_log(log, run_dir, pool)
+        _execute(cfg, run_dir, store, state=state, pool=pool, model_factory=model_factory)
     print(run_dir)
     return run_dir
 
@@ -302,7 +317,7 @@ def _check_model(cfg: ScenarioConfig, source: str | Path) -> None:
         raise UserError(f"{source}: llm.{exc}") from None
 
 
-def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
+def start_llm(cfg: ScenarioConfig, ray_address: str | None = None, *, quiet: bool = False) -> Any:
     """The replica pool for a scenario that needs one (imports Ray and torch only then).
 
     A ``ValueError`` from the pool (no CUDA device for ``device: cuda``, say) names the field;
@@ -310,12 +325,12 @@ def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
     from sim.llm.pool import Pool
 
     try:
-        return _start_pool(Pool, cfg, ray_address)
+        return _start_pool(Pool, cfg, ray_address, quiet)
     except ValueError as exc:
         raise UserError(f"llm.{exc}") from None
 
 
-def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
+def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None, quiet: bool = False) -> Any:
     pool = Pool.start(
         replicas=cfg.llm.replicas,
         model=cfg.llm.model,
@@ -324,6 +339,7 @@ def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
         ray_address=ray_address,
         max_batch_size=cfg.llm.max_batch_size,
         max_wait_ms=cfg.llm.max_wait_ms,
+        log_to_driver=not quiet,
     )
     pool.deadline_s = cfg.llm.deadline_s
     return pool

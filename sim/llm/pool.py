@@ -25,8 +25,11 @@ from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 __all__ = ["Pool", "ensure_ray"]
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Attach to ``address`` (or ``RAY_ADDRESS``), else start a small local cluster."""
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+    """Attach to ``address`` (or ``RAY_ADDRESS``), else start a small local cluster.
+
+    ``log_to_driver=False`` keeps the workers' output (weight-loading bars, warnings) in Ray's
+    session logs instead of this process's console."""
     import ray
 
     if ray.is_initialized():
@@ -34,14 +37,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or None
     env = {"TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_VERBOSITY": "error"}
     if address:
-        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True)
+        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=log_to_driver)
     else:
         _loopback_only()
         ray.init(
             num_cpus=num_cpus or os.cpu_count() or 1,
             include_dashboard=False,
             runtime_env={"env_vars": env},
-            log_to_driver=True,
+            log_to_driver=log_to_driver,
         )
 
 
@@ -107,8 +110,10 @@ class Pool:
         max_wait_ms: float = 10.0,
         cpus_per_replica: int | None = None,
         prefix_cache_mb: int = 1024,
+        log_to_driver: bool = True,
     ) -> Pool:
-        """Start replicas (validating the model spec first, so a typo fails before Ray starts)."""
+        """Start replicas (validating the model spec first, so a typo fails before Ray starts).
+        ``log_to_driver=False``: a local cluster's workers print nothing to this console."""
         import ray
 
         from sim.llm.device import parse_device
@@ -123,7 +128,7 @@ class Pool:
             device = parse_device(device)
         except ValueError as exc:
             raise ValueError(f"device: {exc}") from None
-        ensure_ray(ray_address)
+        ensure_ray(ray_address, log_to_driver=log_to_driver)
         gpus = int(ray.cluster_resources().get("GPU", 0))
         # cuda:N means "on GPUs" here: Ray gives each replica its own whole GPU (see parse_device).
         use_gpu = device.startswith("cuda") or (device == "auto" and gpus > 0)

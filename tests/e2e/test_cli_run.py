@@ -60,3 +60,10 @@ def test_town_runs_three_ticks_with_the_real_model_and_ray(tmp_path: Path) -> No
         assert "conversation_id" in json.loads(data) or not json.loads(data).get("delivered", True)
     (kinds,) = db.execute("SELECT count(DISTINCT kind) FROM events").fetchone()
     assert kinds >= 2
+    # A quiet console: our own lines only; Ray's and the replicas' chatter is not on it.
+    for noise in ("(raylet)", "Loading weights", "(ReplicaServer", "FutureWarning", "DeprecationWarning"):
+        assert noise not in proc.stderr and noise not in proc.stdout, noise
+    assert (run_dir / "run.log").is_file()
+    assert proc.stdout.strip().splitlines()[-2].startswith("model use: ")  # the usage summary, then the folder
+    usage = json.loads((run_dir / "usage.json").read_text())
+    assert usage["llm_avatar_ticks"] == 36 and usage["by_phase"]["choose"]["requests"] >= 12
