@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 
+from agents.intentions import Intention
 from agents.memory import Memory
 from agents.persona import Persona
 
@@ -40,6 +41,8 @@ class Avatar(mesa.Agent):
         # Rule avatars keep no memory (their policies never read one): at 100,000 avatars
         # that is most of the per-avatar cost saved.
         self.memory = memory
+        # An LLM avatar's work in progress (agents.intentions): kept ticks ask no model.
+        self.intention: Intention | None = None
 
     @property
     def avatar_id(self) -> int:
@@ -73,6 +76,7 @@ class Avatar(mesa.Agent):
             "role": self.role,
             "policy": self.policy.name,
             "memory": self.memory.get_state() if self.memory is not None else None,
+            "intention": self.intention.as_dict() if self.intention is not None else None,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -86,3 +90,5 @@ class Avatar(mesa.Agent):
             if self.memory is None:
                 self.memory = Memory()
             self.memory.set_state(state["memory"])
+        held = state.get("intention")
+        self.intention = Intention.from_dict(held) if held else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents.conversation import Conversation
+from agents.intentions import carry_on
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
@@ -114,6 +115,10 @@ class LLMPolicy:
         """A :class:`PendingChoice` over the legal actions (or the only one, without asking)."""
         if not options or obs is None:
             return None
+        kept = carry_on(avatar.intention, obs, options)  # work in progress asks no model
+        if kept is not None:
+            return kept
+        avatar.intention = None
         options = focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs)
         if len(options) == 1:
             return options[0]

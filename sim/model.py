@@ -28,6 +28,7 @@ from mesa.datacollection import DataCollector
 
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
+from agents.intentions import intend
 from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
 from agents.lm import LanguageModel
 from agents.memory import Memory
@@ -338,6 +339,7 @@ class MetaverseModel(mesa.Model):
                 action = self._fall_back(avatar, "choose", c.error, observations, options, ctx, fallbacks)
             else:
                 action = p.pick(c)
+                avatar.intention = intend(action, ctx.tick)  # work carries on without asking
             if action is not None:
                 out.append(action)
         return out

@@ -64,6 +64,8 @@ def test_town_runs_three_ticks_with_the_real_model_and_ray(tmp_path: Path) -> No
     for noise in ("(raylet)", "Loading weights", "(ReplicaServer", "FutureWarning", "DeprecationWarning"):
         assert noise not in proc.stderr and noise not in proc.stdout, noise
     assert (run_dir / "run.log").is_file()
-    assert proc.stdout.strip().splitlines()[-2].startswith("model use: ")  # the usage summary, then the folder
+    assert (
+        proc.stdout.strip().splitlines()[-2].startswith("model use: ")
+    )  # the usage summary, then the folder
     usage = json.loads((run_dir / "usage.json").read_text())
     assert usage["llm_avatar_ticks"] == 36 and usage["by_phase"]["choose"]["requests"] >= 12

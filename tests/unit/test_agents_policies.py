@@ -37,7 +37,7 @@ def _obs(aid: int = 1, **kw) -> Observation:
 
 
 def _avatar(aid: int = 1, memory: Memory | None = None) -> SimpleNamespace:
-    return SimpleNamespace(avatar_id=aid, persona=PERSONA, role="trader", memory=memory)
+    return SimpleNamespace(avatar_id=aid, persona=PERSONA, role="trader", memory=memory, intention=None)
 
 
 @dataclass
