@@ -8,16 +8,20 @@ always has enough hands. On completion the goods are used up (escrow to sink), t
 (from the treasury, or pledged by the proposer when ``reward_source: sponsors``) is split
 by the value of each contribution, and the world strengthens the contributors' ties. On
 failure every contribution and the pledge go back through the ledger.
+
+What avatars see of a project is a :class:`~world.types.ProjectView` (what it still needs, what the
+viewer may still give, where the missing items grow, contributors, deadline, reward), and of the
+projects they could propose a :class:`~world.types.TemplateView`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from world.ledger import Ledger
-from world.types import ProjectView
+from world.types import ProjectView, TemplateView
 
 __all__ = ["LABOUR", "Project", "Projects"]
 
@@ -75,10 +79,35 @@ class Projects:
     """Active projects and the tallies of completed and failed ones."""
 
     def __init__(
-        self, cfg: Any, ledger: Ledger, currency: str, labour_value: int, price: Callable[[str], int]
+        self,
+        cfg: Any,
+        ledger: Ledger,
+        currency: str,
+        labour_value: int,
+        price: Callable[[str], int],
+        sources: Mapping[str, tuple[str, ...]] | None = None,
+        sites: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.templates = dict(cfg.templates)
+        #: item -> the places where it is gathered (for the views' ``sources``).
+        self.sources = dict(sources or {})
+        #: template -> the places where it is proposed and contributed to (empty: anywhere).
+        self.sites = dict(sites or {})
+        #: What every avatar sees of the templates (the same tuple for everyone).
+        self.template_views = tuple(
+            TemplateView(
+                name=name,
+                place=t.place,
+                sites=self.sites.get(name, ()),
+                needs=tuple(t.needs.items()),
+                min_contributors=t.min_contributors,
+                deadline=t.deadline,
+                reward=t.reward,
+                sources=tuple((item, place) for item in t.needs for place in self.sources.get(item, ())),
+            )
+            for name, t in self.templates.items()
+        )
         self.ledger = ledger
         self.currency = currency
         self.labour_value = labour_value
@@ -103,14 +132,24 @@ class Projects:
         """What ``avatar`` has contributed of ``asset`` so far."""
         return project.by.get(avatar, {}).get(asset, 0)
 
-    def view(self, project: Project) -> ProjectView:
-        """What an avatar sees of ``project``."""
+    def view(self, project: Project, viewer: int | None = None) -> ProjectView:
+        """What ``viewer`` sees of ``project`` (``room``: what it may still give; none without a viewer)."""
         t = self.templates[project.template]
         missing = tuple(
             (asset, project.needs[asset] - project.got.get(asset, 0))
             for asset in project.needs
             if project.needs[asset] > project.got.get(asset, 0)
         )
+        room: tuple[tuple[str, int], ...] = ()
+        if viewer is not None:
+            mine = project.by.get(viewer, {})
+            k = t.min_contributors
+            room = tuple(
+                (asset, r)
+                for asset, left in missing
+                if (r := min(left, -(-project.needs[asset] // k) - mine.get(asset, 0))) > 0
+            )
+        sources = tuple((asset, place) for asset, _ in missing for place in self.sources.get(asset, ()))
         return ProjectView(
             id=project.id,
             template=project.template,
@@ -122,6 +161,9 @@ class Projects:
             min_contributors=t.min_contributors,
             members=len(project.members),
             reward=t.reward,
+            room=room,
+            sources=sources,
+            sites=self.sites.get(project.template, ()),
         )
 
     def escrowed(self) -> dict[str, int]:

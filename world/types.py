@@ -26,6 +26,7 @@ __all__ = [
     "Observation",
     "Offer",
     "ProjectView",
+    "TemplateView",
     "quantity_error",
 ]
 
@@ -107,6 +108,8 @@ class Action:
     expires_in: int | None = None
     #: Display name of ``target`` for :attr:`label` only (not part of the action's identity).
     target_name: str | None = field(default=None, compare=False)
+    #: What the option text adds about the world now (a project's needs and reward), for :attr:`label` only (not part of the action's identity).
+    note: str = field(default="", compare=False)
 
     @property
     def label(self) -> str:
@@ -209,6 +212,9 @@ class ProjectView:
 
     ``missing`` lists the needs not yet met as ``(asset, qty)`` (``labour`` counts ticks of work);
     ``contributors`` have given something, ``min_contributors`` must have by the deadline.
+    ``room`` is what the viewer itself may still give of each missing need (what is missing, within
+    the per-avatar cap, less what it gave); ``sources`` names where each missing item is gathered,
+    as ``(item, place)`` pairs; ``sites`` the places where one contributes (empty: anywhere).
     """
 
     id: int
@@ -221,6 +227,25 @@ class ProjectView:
     min_contributors: int
     members: int
     reward: int
+    room: Goods = ()
+    sources: tuple[tuple[str, str], ...] = ()
+    sites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateView:
+    """A project an avatar could propose: what it needs, from how many, how long it runs, its reward,
+    the places where it is proposed and built (``sites``; empty: anywhere) and where its items are
+    gathered (``sources``, ``(item, place)`` pairs)."""
+
+    name: str
+    place: str | None
+    sites: tuple[str, ...]
+    needs: Goods
+    min_contributors: int
+    deadline: int  # ticks from the proposal
+    reward: int
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +257,8 @@ class Observation:
     to the avatar (first) or to anyone. ``prices`` are the last clearing price of every item
     (its base price until it has traded). ``place_offers`` is what the current place offers
     (market, farm...). ``nearby`` are the others here the avatar notices (at most
-    ``world.nearby_limit``): a broadcast ``say`` reaches exactly them.
+    ``world.nearby_limit``): a broadcast ``say`` reaches exactly them. ``projects`` are the active
+    projects, ``templates`` those one could propose.
     """
 
     avatar_id: int
@@ -249,6 +275,7 @@ class Observation:
     prices: dict[str, int]
     place_offers: tuple[str, ...] = ()
     projects: tuple[ProjectView, ...] = ()
+    templates: tuple[TemplateView, ...] = ()
     muted_until: int | None = None
     banned: bool = False
     role: str = ""

@@ -86,7 +86,20 @@ class World:
         self.social = SocialGraph(spec.social)
         self.offers = Offers(self.ledger, self.currency, eco.tax_rate)
         self.book = OrderBook(self.ledger, self.currency, eco.tax_rate)
-        self.projects = Projects(spec.projects, self.ledger, self.currency, eco.labour_value, self.price_of)
+        self.projects = Projects(
+            spec.projects,
+            self.ledger,
+            self.currency,
+            eco.labour_value,
+            self.price_of,
+            sources=self._sources(),
+            sites={
+                name: ()
+                if t.place is None
+                else tuple(p for p in self.places.names if self.places.matches(p, t.place))
+                for name, t in spec.projects.templates.items()
+            },
+        )
         self.moderator = Moderator(spec.moderation, judge=judge)
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
@@ -106,6 +119,7 @@ class World:
         self._listeners: dict[
             int, tuple[int, ...]
         ] = {}  # broadcasting speaker -> its listeners, this resolve
+        self._departed: dict[int, str | None] = {}  # mover -> the place it left, this resolve
         self.specs = SPECS
 
     # -- avatars ----------------------------------------------------------------------
@@ -136,6 +150,16 @@ class World:
             q = _draw(dist, self.rng)
             if q:
                 self.ledger.transfer("mint", avatar_id, asset, q, "endowment")
+
+    def _sources(self) -> dict[str, tuple[str, ...]]:
+        """item -> the places where gathering yields it (in place order)."""
+        out: dict[str, list[str]] = {}
+        for place in self.places.names:
+            for kind in self.places.offers[place]:
+                for item in self.gathering.get(kind, {}):
+                    if place not in out.setdefault(item, []):
+                        out[item].append(place)
+        return {item: tuple(ps) for item, ps in out.items()}
 
     @staticmethod
     def _is_violator(role_cfg: Any) -> bool:
@@ -230,7 +254,8 @@ class World:
             offers=tuple(self.offers.visible_to(a)),
             prices={item: self.price_of(item) for item in self.item_names},
             place_offers=self.places.offers[place] if place is not None else (),
-            projects=tuple(self.projects.view(p) for p in self.projects.active.values()),
+            projects=tuple(self.projects.view(p, a) for p in self.projects.active.values()),
+            templates=self.projects.template_views,
             muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
             banned=a in mod.banned,
             role=self.roles[a],
@@ -272,6 +297,12 @@ class World:
         who hear)."""
         heard_by = self._listeners.get(actor)
         return heard_by if heard_by is not None else self._nearby(actor)
+
+    def place_at_start(self, avatar: int) -> str | None:
+        """Where ``avatar`` was when this tick's actions began to resolve (before anyone moved):
+        an avatar spoken to as it walks off still hears it, as the broadcast listeners do."""
+        departed = self._departed
+        return departed[avatar] if avatar in departed else self.places.at.get(avatar)
 
     def _nearby(self, a: int) -> tuple[int, ...]:
         # The one definition of whom an avatar notices: observations and broadcasts share it.
@@ -334,10 +365,13 @@ class World:
                 if reason is not None:
                     self._refuse(a, reason, out)
                 else:
+                    if a.kind == "move":
+                        self._departed.setdefault(actor, self.places.at.get(actor))
                     spec.apply(self, a, out)
         finally:
             self._judged = {}
             self._listeners = {}
+            self._departed = {}
         return out
 
     def _refuse(self, a: Action, reason: str, out: list[Event]) -> None:
