@@ -17,7 +17,7 @@ __all__ = ["Claims"]
 
 
 class Claims:
-    """A per-tick tally of claimed project needs, proposals and offers."""
+    """A per-tick tally of claimed project needs, proposals, offers and commons harvests."""
 
     __slots__ = ("_taken",)
 
@@ -34,6 +34,8 @@ class Claims:
             return ("propose",)
         if k in ("accept", "reject"):
             return ("offer", action.offer_id)
+        if k == "harvest":
+            return ("commons", action.item)
         return None
 
     def taken(self, key: tuple[object, ...]) -> int:
@@ -50,6 +52,8 @@ class Claims:
         if key is None:
             return True
         got = self._taken.get(key, 0)
+        if key[0] == "commons":
+            return True  # a harvest takes what is left: harvesting policies ration it themselves
         if key[0] == "project":
             for p in obs.projects:
                 if p.id == action.project_id:
@@ -62,4 +66,6 @@ class Claims:
         """Claim what ``action`` takes."""
         key = self.key(action)
         if key is not None:
-            self._taken[key] = self._taken.get(key, 0) + (action.qty if key[0] == "project" else 1)
+            self._taken[key] = self._taken.get(key, 0) + (
+                action.qty if key[0] in ("project", "commons") else 1
+            )

@@ -17,6 +17,9 @@ they choose, so their actions are not refused.
 - ``collaborator``: works a plan towards the most urgent project it can still give to (fetch a
   missing item where it grows or at the market, carry it to the project's place, give labour),
   and proposes a project only when none needs it and the project looks reachable in time.
+- ``harvester`` and ``greedy_harvester``: fishers of a commons (world.commons). The first takes
+  its share of what the resource regrows (keeping the stock above the point of fastest regrowth),
+  the second as much as it may every tick.
 - ``spammer``, ``scammer``, ``harasser``: scripted violators for the moderation scenario.
   Their avatars have that role in the world, which labels their messages' ground truth
   (``violation``) with it; ordinary avatars' messages carry no violation.
@@ -30,7 +33,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agents.policy import Decision, TickContext
-from world.types import Action, Observation, TemplateView
+from world.commons import regrowth
+from world.types import Action, CommonsView, Observation, TemplateView
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
@@ -39,7 +43,9 @@ __all__ = [
     "RULE_POLICIES",
     "CollaboratorPolicy",
     "GathererCrafterPolicy",
+    "GreedyHarvesterPolicy",
     "HarasserPolicy",
+    "HarvesterPolicy",
     "IdlePolicy",
     "RandomGivePolicy",
     "RulePolicy",
@@ -415,6 +421,72 @@ class CollaboratorPolicy(RulePolicy):
         return {"gather": 2.0, "move": 1.0, "rest": 0.5}.get(option.kind, 0.0)
 
 
+class HarvesterPolicy(RulePolicy):
+    """A cooperative fisher: the whole group takes no more than the commons regrows.
+
+    Its quota for the tick is what the stock regrows at its current size (plus a tenth of what is
+    above ``target`` of capacity, so a full stock is fished down towards the point of fastest
+    regrowth, and half of it below half capacity, so a low stock rebuilds); it takes its share
+    (the quota over the avatars at the place, rounded up) of what the tick's earlier harvesters left
+    of the quota. Otherwise (and on a tenth of its days) it eats when hungry and rests.
+    """
+
+    name = "harvester"
+    #: Stock (share of capacity) above which it also fishes the surplus down.
+    target = 0.6
+    #: Chance a tick that it stays ashore (a seeded draw): fishing days differ between seeds.
+    ashore = 0.1
+
+    def quota(self, c: CommonsView) -> int:
+        """What the whole group may take from ``c`` this tick."""
+        grow = regrowth(c.stock, c.capacity, c.growth)
+        if c.stock < c.capacity / 2:
+            return grow // 2
+        return grow + max(0, c.stock - int(self.target * c.capacity)) // 10
+
+    def allowance(self, c: CommonsView, ctx: TickContext) -> int:
+        """What this avatar takes from ``c`` now, after the claims of the tick's earlier harvesters."""
+        quota = self.quota(c)
+        share = -(-quota // max(1, c.present))
+        return max(0, min(share, quota - ctx.claims.taken(("commons", c.resource)), c.max_take))
+
+    def decide(
+        self, avatar: Avatar, obs: Observation | None, options: Sequence[Action], ctx: TickContext
+    ) -> Decision:
+        """Urgent needs, else its harvest (the largest offered amount within its allowance), else rest."""
+        stay = ctx.random.random() < self.ashore
+        if not options or obs is None:
+            return None
+        urgent = max(options, key=lambda o: _needs_score(o, obs))
+        if _needs_score(urgent, obs) > 0:
+            return urgent
+        views = {} if stay else {c.resource: c for c in obs.commons}
+        best: Action | None = None
+        for o in options:
+            c = views.get(o.item or "") if o.kind == "harvest" else None
+            if c is not None and o.qty <= self.allowance(c, ctx) and (best is None or o.qty > best.qty):
+                best = o
+        if best is not None:
+            ctx.claims.record(best)
+            return best
+        return super().decide(avatar, obs, options, ctx)
+
+    def score(self, option: Action, obs: Observation, ctx: TickContext) -> float:
+        """Nothing to harvest now: rest."""
+        return 0.5 if option.kind == "rest" else 0.0
+
+
+class GreedyHarvesterPolicy(HarvesterPolicy):
+    """A greedy fisher: takes as much as it may every tick while anything is left."""
+
+    name = "greedy_harvester"
+
+    def allowance(self, c: CommonsView, ctx: TickContext) -> int:
+        """All it may take, while the tick's earlier harvesters left anything."""
+        left = c.stock - ctx.claims.taken(("commons", c.resource))
+        return c.max_take if left > 0 else 0
+
+
 class IdlePolicy:
     """Rests every tick (a placeholder population, and the cheapest possible avatar)."""
 
@@ -526,6 +598,8 @@ RULE_POLICIES: dict[str, Callable[[], object]] = {
     "trader": TraderPolicy,
     "gatherer_crafter": GathererCrafterPolicy,
     "collaborator": CollaboratorPolicy,
+    "harvester": HarvesterPolicy,
+    "greedy_harvester": GreedyHarvesterPolicy,
     "spammer": SpammerPolicy,
     "scammer": ScammerPolicy,
     "harasser": HarasserPolicy,

@@ -20,6 +20,7 @@ __all__ = [
     "LABELS",
     "SYSTEM_ACCOUNTS",
     "Action",
+    "CommonsView",
     "Event",
     "Goods",
     "Heard",
@@ -51,6 +52,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "craft",
     "consume",
     "rest",
+    "harvest",
     "project_propose",
     "project_join",
     "project_contribute",
@@ -84,6 +86,7 @@ class Action:
     craft                     ``recipe``
     consume                   ``item``, ``qty``
     rest                      (nothing)
+    harvest                   ``item`` (a commons resource), ``qty`` (at most its ``max_take``)
     project_propose           ``text`` (the project template's name)
     project_join              ``project_id``
     project_contribute        ``project_id``, ``item`` (currency, item or "labour"), ``qty``
@@ -108,7 +111,8 @@ class Action:
     expires_in: int | None = None
     #: Display name of ``target`` for :attr:`label` only (not part of the action's identity).
     target_name: str | None = field(default=None, compare=False)
-    #: What the option text adds about the world now (a project's needs and reward), for :attr:`label` only (not part of the action's identity).
+    #: What the option text adds about the world now (a project's needs and reward, a commons'
+    #: stock), for :attr:`label` only (not part of the action's identity).
     note: str = field(default="", compare=False)
 
     @property
@@ -249,6 +253,20 @@ class TemplateView:
 
 
 @dataclass(frozen=True, slots=True)
+class CommonsView:
+    """A shared, regrowing resource (world.commons): its stock now, its capacity and regrowth rate,
+    the most one avatar may take a tick, and how many avatars are at its place."""
+
+    resource: str
+    place: str
+    stock: int
+    capacity: int
+    growth: float
+    max_take: int
+    present: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """What one avatar perceives at the start of its turn (built once per tick by the world).
 
@@ -258,7 +276,7 @@ class Observation:
     (its base price until it has traded). ``place_offers`` is what the current place offers
     (market, farm...). ``nearby`` are the others here the avatar notices (at most
     ``world.nearby_limit``): a broadcast ``say`` reaches exactly them. ``projects`` are the active
-    projects, ``templates`` those one could propose.
+    projects, ``templates`` those one could propose, ``commons`` the shared resources.
     """
 
     avatar_id: int
@@ -276,6 +294,7 @@ class Observation:
     place_offers: tuple[str, ...] = ()
     projects: tuple[ProjectView, ...] = ()
     templates: tuple[TemplateView, ...] = ()
+    commons: tuple[CommonsView, ...] = ()
     muted_until: int | None = None
     banned: bool = False
     role: str = ""

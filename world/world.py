@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from world.actions import MAX_OPEN_ORDERS, MAX_TEXT, SPECS, legal_actions
+from world.commons import Commons
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
 from world.moderation import VIOLATOR_POLICIES, Decision, Judge, Moderator
@@ -34,7 +35,7 @@ from world.places import Places
 from world.projects import Projects
 from world.social import SocialGraph
 from world.stats import inequality
-from world.types import Action, Event, Heard, Observation
+from world.types import Action, CommonsView, Event, Heard, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
 
@@ -101,6 +102,7 @@ class World:
             },
         )
         self.moderator = Moderator(spec.moderation, judge=judge)
+        self.commons = Commons(getattr(spec, "commons", None))
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
         self.ids: list[int] = []
@@ -256,9 +258,19 @@ class World:
             place_offers=self.places.offers[place] if place is not None else (),
             projects=tuple(self.projects.view(p, a) for p in self.projects.active.values()),
             templates=self.projects.template_views,
+            commons=self._commons_seen(),
             muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
             banned=a in mod.banned,
             role=self.roles[a],
+        )
+
+    def _commons_seen(self) -> tuple[CommonsView, ...]:
+        """The commons as avatars see them now (nothing to compute in a world without any)."""
+        if not self.commons:
+            return ()
+        places = self.places
+        return self.commons.views(
+            lambda where: sum(places.count(p) for p in places.names if places.matches(p, where))
         )
 
     def legal_actions(self, avatar_id: int, limit: int = 26) -> list[Action]:
@@ -476,6 +488,7 @@ class World:
         for pid in self.projects.due(t + 1):
             data = self.projects.fail(pid)
             out.append(Event(t, "project_fail", None, None, None, data["template"], data))
+        self.commons.regrow()
         self.places.arrivals(t + 1)
         self._check_escrow()
         self.ledger.end_tick()
@@ -524,6 +537,7 @@ class World:
         out["projects_active"] = float(len(self.projects.active))
         out["projects_completed"] = float(self.projects.completed)
         out["projects_failed"] = float(self.projects.failed)
+        out.update(self.commons.metrics())
         out.update(self.graph_metrics())
         return out
 
@@ -557,6 +571,7 @@ class World:
             "book": self.book.get_state(),
             "projects": self.projects.get_state(),
             "moderation": self.moderator.get_state(),
+            "commons": self.commons.get_state(),
             "inbox": [[a, [list(m) for m in box]] for a, box in self.inbox.items()],
             "counts": dict(self._counts),
             "last_counts": dict(self._last_counts),
@@ -586,6 +601,8 @@ class World:
         self.book.set_state(s["book"])
         self.projects.set_state(s["projects"])
         self.moderator.set_state(s["moderation"])
+        if "commons" in s:
+            self.commons.set_state(s["commons"])
         self.inbox = {a: deque((Heard(*m) for m in box), maxlen=self.inbox_size) for a, box in s["inbox"]}
         self._counts = s["counts"]
         self._last_counts = s["last_counts"]

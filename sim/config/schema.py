@@ -23,6 +23,8 @@ from sim.llm.device import parse_device
 from world.moderation import VIOLATOR_POLICIES
 
 __all__ = [
+    "CommonsConfig",
+    "CommonsResource",
     "DistributionConfig",
     "EconomyConfig",
     "GeneratorConfig",
@@ -318,6 +320,24 @@ class ProjectsConfig(_Model):
     max_active: NonNegInt = 5
 
 
+class CommonsResource(_Model):
+    """A shared resource that regrows logistically (world.commons): harvested at ``place`` (a place
+    name or offer kind), at most ``max_take`` a tick per avatar, from a stock that starts at ``start``
+    (default: ``capacity``) and grows each tick by ``growth * stock * (1 - stock / capacity)``."""
+
+    place: Name
+    capacity: PosInt
+    start: NonNegInt | None = None
+    growth: Annotated[float, AfterValidator(_between(0, 2))] = 0.3
+    max_take: PosInt = 3
+
+
+class CommonsConfig(_Model):
+    """Shared, regrowing resources avatars harvest (a fishery, a pasture), by item name."""
+
+    resources: dict[Name, CommonsResource] = Field(default_factory=dict)
+
+
 class LLMConfig(_Model):
     """The language model behind LLM avatars (and an optional moderation rule)."""
 
@@ -355,6 +375,7 @@ class ScenarioConfig(_Model):
     economy: EconomyConfig = EconomyConfig()
     moderation: ModerationConfig = ModerationConfig()
     projects: ProjectsConfig = ProjectsConfig()
+    commons: CommonsConfig = CommonsConfig()
     llm: LLMConfig = LLMConfig()
     run: RunConfig = RunConfig()
 
@@ -409,6 +430,13 @@ def _check_references(cfg: ScenarioConfig) -> None:
                 raise _RefError(f"projects.templates.{tname}.needs.{item}", "unknown item")
         if t.place is not None and t.place not in places and t.place not in offer_kinds:
             raise _RefError(f"projects.templates.{tname}.place", f"unknown place or offer {t.place!r}")
+    for rname, r in cfg.commons.resources.items():
+        if rname not in e.items:
+            raise _RefError(f"commons.resources.{rname}", "unknown item (a commons resource is an item)")
+        if r.place not in places and r.place not in offer_kinds:
+            raise _RefError(f"commons.resources.{rname}.place", f"unknown place or offer {r.place!r}")
+        if r.start is not None and r.start > r.capacity:
+            raise _RefError(f"commons.resources.{rname}.start", "must be at most capacity")
     seen: set[str] = set()
     for i, role in enumerate(cfg.population.roles):
         if role.name in seen:
