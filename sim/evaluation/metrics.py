@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -31,13 +32,20 @@ import pandas as pd
 from world.stats import detection_scores
 
 __all__ = [
+    "COLLABORATION_KINDS",
+    "COLLABORATION_METRICS",
+    "COLLAPSED",
     "FAR_FROM_MARKET",
     "LLM_METRICS",
     "METRICS",
     "EventLog",
+    "collaboration",
+    "commons",
+    "cooperation",
     "dialogue_messages",
     "is_known_metric",
     "load_log",
+    "read_log",
     "summarize",
 ]
 
@@ -50,6 +58,14 @@ METRICS: dict[str, str] = {
     "coop.project_completion_rate": "projects completed / projects seen",
     "coop.contributor_share": "share of avatars that contributed to at least one project",
     "coop.free_riding": "share of (avatar, project) memberships with no contribution to that project",
+    "coop.ticks_to_completion": "mean ticks from a project's proposal to its completion (completed projects)",
+    "coop.contributors_per_project": "mean distinct contributors of a completed project",
+    "coop.reward_to_non_contributors": "share of project rewards paid to avatars that gave that project nothing",
+    # commons (a shared, regrowing resource: world.commons)
+    "commons.level_final": "the commons' stock at the last tick over its stock at the start (all resources)",
+    "commons.level_min": "the lowest commons level of the run",
+    "commons.harvested": "units harvested from the commons",
+    "commons.collapsed": "1 when the commons ended below a tenth of its start, else 0",
     # economy and fairness
     "trade.count": "number of trades settled",
     "trade.volume": "coins that changed hands in trades (sum of qty x unit price)",
@@ -101,6 +117,9 @@ _WORLD_SERIES = {
     "cohesion.largest_component": ("graph.largest_component", "last"),
 }
 
+#: A commons below this share of its start has collapsed.
+COLLAPSED = 0.1
+
 _PROJECT_KINDS = ("project_propose", "project_join", "project_contribute", "project_complete", "project_fail")
 _SCAM = re.compile(r"scam|fraud", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9']+")
@@ -128,18 +147,49 @@ def load_log(db_path: str | Path) -> EventLog:
 
     conn = connect_readonly(db_path)
     try:
-        events = pd.read_sql_query(
-            "SELECT id, tick, kind, actor, target, place, text, data_json FROM events ORDER BY id", conn
-        )
-        metrics = pd.read_sql_query("SELECT tick, name, value FROM metrics ORDER BY tick", conn)
-        agents = pd.read_sql_query("SELECT agent_id, name, policy, persona_json FROM agents", conn)
-        row = conn.execute("SELECT last_tick FROM runs").fetchone()
-        coins = conn.execute(
-            "SELECT s.agent_id, s.coins FROM agent_state s JOIN (SELECT agent_id, MAX(tick) AS t"
-            " FROM agent_state GROUP BY agent_id) m ON s.agent_id = m.agent_id AND s.tick = m.t"
-        ).fetchall()
+        return read_log(conn)
     finally:
         conn.close()
+
+
+def read_log(
+    conn: sqlite3.Connection,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    metric_names: tuple[str, ...] | None = None,
+    upto_id: int | None = None,
+) -> EventLog:
+    """A run's store as an :class:`EventLog`, from an open (read-only) connection.
+
+    ``kinds`` / ``metric_names`` keep only those events and metrics, and ``upto_id`` stops at an
+    event id (the dashboard shows one moment of a run and needs only a part of it).
+    """
+    where, params = ["1 = 1"], []
+    if kinds is not None:
+        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        params += list(kinds)
+    if upto_id is not None:
+        where.append("id <= ?")
+        params.append(upto_id)
+    events = pd.read_sql_query(
+        "SELECT id, tick, kind, actor, target, place, text, data_json FROM events"
+        f" WHERE {' AND '.join(where)} ORDER BY id",
+        conn,
+        params=params,
+    )
+    m_where, m_params = "1 = 1", []
+    if metric_names is not None:
+        m_where = f"name IN ({', '.join('?' * len(metric_names))})"
+        m_params = list(metric_names)
+    metrics = pd.read_sql_query(
+        f"SELECT tick, name, value FROM metrics WHERE {m_where} ORDER BY tick", conn, params=m_params
+    )
+    agents = pd.read_sql_query("SELECT agent_id, name, policy, persona_json FROM agents", conn)
+    row = conn.execute("SELECT last_tick FROM runs").fetchone()
+    coins = conn.execute(
+        "SELECT s.agent_id, s.coins FROM agent_state s JOIN (SELECT agent_id, MAX(tick) AS t"
+        " FROM agent_state GROUP BY agent_id) m ON s.agent_id = m.agent_id AND s.tick = m.t"
+    ).fetchall()
     events["data"] = [json.loads(s) if s else {} for s in events.pop("data_json")]
     agents["persona"] = [json.loads(s) if s else {} for s in agents.pop("persona_json")]
     last = None if row is None or row[0] is None else int(row[0])
@@ -191,12 +241,66 @@ def cooperation(log: EventLog) -> dict[str, float]:
             members.add((_avatar(row.actor), pid))
     n_avatars = len(log.agents)
     contributors = {a for a, _ in contributions}
+    proposed_at = {
+        _project_id(r): int(r.tick) for r in ev.itertuples(index=False) if r.kind == "project_propose"
+    }
+    durations, crews = [], []
+    paid = paid_out = 0.0
+    for row in ev[ev["kind"] == "project_complete"].itertuples(index=False):
+        pid = _project_id(row)
+        if pid in proposed_at:
+            durations.append(int(row.tick) - proposed_at[pid])
+        crews.append(len({a for a, p in contributions if p == pid}))
+        for avatar, share in row.data.get("shares", ()):
+            paid += float(share)
+            if (int(avatar), pid) not in contributions:
+                paid_out += float(share)
     return {
         "coop.projects": float(len(projects)),
         "coop.project_completion_rate": _ratio(len(completed), len(projects)),
         "coop.contributor_share": _ratio(len(contributors), n_avatars),
         "coop.free_riding": _ratio(len(members - contributions), len(members)),
+        "coop.ticks_to_completion": float(np.mean(durations)) if durations else math.nan,
+        "coop.contributors_per_project": float(np.mean(crews)) if crews else math.nan,
+        "coop.reward_to_non_contributors": _ratio(paid_out, paid),
     }
+
+
+# -- commons ----------------------------------------------------------------------------------------
+
+
+def commons(log: EventLog) -> dict[str, float]:
+    """The commons' level (the world's ``commons.level``: stock over start) at the end and at its
+    lowest, what was harvested, and whether it collapsed; NaN in a world without commons."""
+    level = (
+        log.metrics.loc[log.metrics["name"] == "commons.level"].dropna(subset=["value"]).sort_values("tick")
+    )
+    harvested = float(sum(int(d.get("qty", 0)) for d in _of_kind(log, "harvest")["data"]))
+    if level.empty:
+        nan = math.nan
+        return {
+            "commons.level_final": nan,
+            "commons.level_min": nan,
+            "commons.harvested": nan,
+            "commons.collapsed": nan,
+        }
+    final = float(level["value"].iloc[-1])
+    return {
+        "commons.level_final": final,
+        "commons.level_min": float(level["value"].min()),
+        "commons.harvested": harvested,
+        "commons.collapsed": 1.0 if final < COLLAPSED else 0.0,
+    }
+
+
+#: The events and metrics :func:`collaboration` reads (for :func:`read_log`'s ``kinds`` / ``metric_names``).
+COLLABORATION_KINDS = (*_PROJECT_KINDS, "harvest")
+COLLABORATION_METRICS = ("commons.level",)
+
+
+def collaboration(log: EventLog) -> dict[str, float]:
+    """The collaboration metrics of a run (projects and commons): what ``bench behaviour`` reports."""
+    return {**cooperation(log), **commons(log)}
 
 
 # -- trade and fairness -----------------------------------------------------------------------------
@@ -390,7 +494,7 @@ def survey(log: EventLog) -> dict[str, float]:
 def summarize(log: EventLog) -> dict[str, float]:
     """Every metric of :data:`METRICS` that needs no model, plus the survey summaries, for one run."""
     out: dict[str, float] = {}
-    for part in (cooperation, trade, honesty, moderation, world_series, dialogue, survey):
+    for part in (cooperation, commons, trade, honesty, moderation, world_series, dialogue, survey):
         out.update(part(log))
     out["run.ticks"] = float(log.metrics["tick"].nunique())
     out["run.invalid_actions"] = float(len(_of_kind(log, "invalid_action")))
