@@ -88,3 +88,11 @@ def test_cooperative_fishers_take_no_more_than_the_lake_regrows_and_greedy_ones_
     greedy = GreedyHarvesterPolicy()
     greedy.ashore = 0.0
     assert [a.qty for a in _decide_all(w, greedy) if a.kind == "harvest"] == [4, 4, 4]
+
+
+def test_a_commons_run_resumed_from_a_checkpoint_runs_on_identically() -> None:
+    from test_collaboration import _log_after
+
+    straight = _log_after("configs/commons.yaml", 30)
+    assert any(e[1] == "harvest" for e in straight)
+    assert _log_after("configs/commons.yaml", 30, cut=11) == straight
