@@ -354,9 +354,9 @@ class CollaboratorPolicy(RulePolicy):
                 for asset, place in p.sources:
                     if asset == item and place in moves and have < room[item]:
                         return moves[place]
-                o = buys.get(item)
-                if o is not None and obs.coins >= _market_price(o, obs) and have < room[item]:
-                    return o
+                buy = buys.get(item)
+                if buy is not None and obs.coins >= _market_price(buy, obs) and have < room[item]:
+                    return buy
         return None
 
     def prepare(self, obs: Observation, options: Sequence[Action], ctx: TickContext) -> Action | None:

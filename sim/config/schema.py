@@ -430,13 +430,13 @@ def _check_references(cfg: ScenarioConfig) -> None:
                 raise _RefError(f"projects.templates.{tname}.needs.{item}", "unknown item")
         if t.place is not None and t.place not in places and t.place not in offer_kinds:
             raise _RefError(f"projects.templates.{tname}.place", f"unknown place or offer {t.place!r}")
-    for rname, r in cfg.commons.resources.items():
-        if rname not in e.items:
-            raise _RefError(f"commons.resources.{rname}", "unknown item (a commons resource is an item)")
-        if r.place not in places and r.place not in offer_kinds:
-            raise _RefError(f"commons.resources.{rname}.place", f"unknown place or offer {r.place!r}")
-        if r.start is not None and r.start > r.capacity:
-            raise _RefError(f"commons.resources.{rname}.start", "must be at most capacity")
+    for cname, c in cfg.commons.resources.items():
+        if cname not in e.items:
+            raise _RefError(f"commons.resources.{cname}", "unknown item (a commons resource is an item)")
+        if c.place not in places and c.place not in offer_kinds:
+            raise _RefError(f"commons.resources.{cname}.place", f"unknown place or offer {c.place!r}")
+        if c.start is not None and c.start > c.capacity:
+            raise _RefError(f"commons.resources.{cname}.start", "must be at most capacity")
     seen: set[str] = set()
     for i, role in enumerate(cfg.population.roles):
         if role.name in seen:

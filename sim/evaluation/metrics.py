@@ -164,7 +164,8 @@ def read_log(
     ``kinds`` / ``metric_names`` keep only those events and metrics, and ``upto_id`` stops at an
     event id (the dashboard shows one moment of a run and needs only a part of it).
     """
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
     if kinds is not None:
         where.append(f"kind IN ({', '.join('?' * len(kinds))})")
         params += list(kinds)
@@ -177,7 +178,7 @@ def read_log(
         conn,
         params=params,
     )
-    m_where, m_params = "1 = 1", []
+    m_where, m_params = "1 = 1", list[str]()
     if metric_names is not None:
         m_where = f"name IN ({', '.join('?' * len(metric_names))})"
         m_params = list(metric_names)
