@@ -116,6 +116,12 @@ class Projects:
         self.next_id = 1
         self.completed = 0
         self.failed = 0
+        # Tallies of the completed projects (the facts the world publishes as metrics):
+        self.proposed = 0
+        self.completion_ticks = 0  # sum of ticks from proposal to completion
+        self.crew = 0  # sum of distinct contributors
+        self.reward_paid = 0
+        self.reward_to_others = 0  # paid to avatars that gave the project nothing (free riding)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -198,6 +204,7 @@ class Projects:
             pledge=pledge,
         )
         self.active[pid] = p
+        self.proposed += 1
         return p
 
     def join(self, avatar: int, pid: int) -> None:
@@ -229,7 +236,7 @@ class Projects:
             return qty
         return qty * max(1, self.price(asset))
 
-    def complete(self, pid: int) -> dict[str, Any]:
+    def complete(self, pid: int, tick: int) -> dict[str, Any]:
         """Use up the goods, pay the reward by contribution; returns the event data."""
         p = self.active.pop(pid)
         t = self.templates[p.template]
@@ -253,6 +260,10 @@ class Projects:
             if s:
                 led.transfer("treasury", a, self.currency, s, memo + " reward")
         self.completed += 1
+        self.completion_ticks += tick - p.tick
+        self.crew += len(p.by)
+        self.reward_paid += sum(shares.values())
+        self.reward_to_others += sum(s for a, s in shares.items() if a not in p.by)
         return {
             "project_id": pid,
             "template": p.template,
@@ -281,6 +292,22 @@ class Projects:
             "contributors": sorted(p.by),
         }
 
+    def metrics(self) -> dict[str, float]:
+        """``projects_*`` counts, and over the completed projects (once there is one): mean ticks from
+        proposal to completion, mean contributors, and the share of rewards paid to non-contributors."""
+        out = {
+            "projects_active": float(len(self.active)),
+            "projects_proposed": float(self.proposed),
+            "projects_completed": float(self.completed),
+            "projects_failed": float(self.failed),
+        }
+        if self.completed:
+            out["projects.ticks_to_complete"] = self.completion_ticks / self.completed
+            out["projects.contributors"] = self.crew / self.completed
+        if self.reward_paid:
+            out["projects.reward_to_non_contributors"] = self.reward_to_others / self.reward_paid
+        return out
+
     def due(self, tick: int) -> list[int]:
         """Active projects whose deadline has come by ``tick``."""
         return [pid for pid, p in self.active.items() if p.deadline <= tick]
@@ -292,6 +319,13 @@ class Projects:
             "next_id": self.next_id,
             "completed": self.completed,
             "failed": self.failed,
+            "tallies": [
+                self.proposed,
+                self.completion_ticks,
+                self.crew,
+                self.reward_paid,
+                self.reward_to_others,
+            ],
         }
 
     def set_state(self, s: dict[str, Any]) -> None:
@@ -300,3 +334,5 @@ class Projects:
         self.next_id = s["next_id"]
         self.completed = s["completed"]
         self.failed = s["failed"]
+        tallies = s.get("tallies", [0, 0, 0, 0, 0])  # checkpoints before the tallies: start from 0
+        self.proposed, self.completion_ticks, self.crew, self.reward_paid, self.reward_to_others = tallies

@@ -534,9 +534,7 @@ class World:
         for item in self.item_names:
             out[f"price.{item}"] = float(self.price_of(item))
         out.update(self._last_mod)
-        out["projects_active"] = float(len(self.projects.active))
-        out["projects_completed"] = float(self.projects.completed)
-        out["projects_failed"] = float(self.projects.failed)
+        out.update(self.projects.metrics())
         out.update(self.commons.metrics())
         out.update(self.graph_metrics())
         return out

@@ -7,7 +7,6 @@ import streamlit as st
 from dashboard import queries
 from dashboard.charts import line_chart
 from dashboard.panels import PanelContext
-from sim.evaluation.metrics import COLLABORATION_KINDS, COLLABORATION_METRICS, collaboration, read_log
 
 __all__ = ["render"]
 
@@ -38,25 +37,23 @@ def render(ctx: PanelContext) -> None:
 
 
 def _collaboration(ctx: PanelContext) -> None:
-    """The evaluation's collaboration metrics at this moment (one definition: sim.evaluation.metrics),
-    and the commons' level over time where the scenario has one."""
-    log = read_log(
-        ctx.conn, kinds=COLLABORATION_KINDS, metric_names=COLLABORATION_METRICS, upto_id=ctx.upto_id
-    )
-    m = collaboration(log)
+    """The world's collaboration figures at this moment (its ``projects.*`` metrics: one definition,
+    which the evaluation reads too), and the commons' stock over time where the scenario has one."""
+    names = ("projects.ticks_to_complete", "projects.contributors", "projects.reward_to_non_contributors")
+    frame = ctx.metrics(names)
 
     def shown(name: str, fmt: str) -> str:
-        v = m[name]
-        return "-" if v != v else fmt.format(v)
+        v = ctx.latest(frame, name)
+        return "-" if v is None else fmt.format(v)
 
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Completion rate", shown("coop.project_completion_rate", "{:.0%}"))
-    c2.metric("Ticks to complete", shown("coop.ticks_to_completion", "{:.1f}"))
-    c3.metric("Contributors / project", shown("coop.contributors_per_project", "{:.1f}"))
-    c4.metric("Rewards to non-contributors", shown("coop.reward_to_non_contributors", "{:.0%}"))
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Ticks to complete", shown("projects.ticks_to_complete", "{:.1f}"))
+    c2.metric("Contributors / project", shown("projects.contributors", "{:.1f}"))
+    c3.metric("Rewards to non-contributors", shown("projects.reward_to_non_contributors", "{:.0%}"))
     stocks = ctx.metrics(prefix="commons.")
+    level = ctx.latest(stocks, "commons.level")
     stocks = stocks[stocks["name"] != "commons.level"]
     if not stocks.empty:
-        st.metric("Commons level (stock over start)", shown("commons.level_final", "{:.0%}"))
+        st.metric("Commons level (stock over start)", "-" if level is None else f"{level:.0%}")
         stocks = stocks.assign(name=stocks["name"].str.removeprefix("commons."))
         st.altair_chart(line_chart(stocks, title="Commons stock over time"), width="stretch")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -32,8 +31,6 @@ import pandas as pd
 from world.stats import detection_scores
 
 __all__ = [
-    "COLLABORATION_KINDS",
-    "COLLABORATION_METRICS",
     "COLLAPSED",
     "FAR_FROM_MARKET",
     "LLM_METRICS",
@@ -45,7 +42,6 @@ __all__ = [
     "dialogue_messages",
     "is_known_metric",
     "load_log",
-    "read_log",
     "summarize",
 ]
 
@@ -58,9 +54,9 @@ METRICS: dict[str, str] = {
     "coop.project_completion_rate": "projects completed / projects seen",
     "coop.contributor_share": "share of avatars that contributed to at least one project",
     "coop.free_riding": "share of (avatar, project) memberships with no contribution to that project",
-    "coop.ticks_to_completion": "mean ticks from a project's proposal to its completion (completed projects)",
-    "coop.contributors_per_project": "mean distinct contributors of a completed project",
-    "coop.reward_to_non_contributors": "share of project rewards paid to avatars that gave that project nothing",
+    "coop.ticks_to_completion": "mean ticks from a project's proposal to its completion (the world's, completed projects)",
+    "coop.contributors_per_project": "mean distinct contributors of a completed project (the world's)",
+    "coop.reward_to_non_contributors": "share of project rewards paid to avatars that gave that project nothing (the world's)",
     # commons (a shared, regrowing resource: world.commons)
     "commons.level_final": "the commons' stock at the last tick over its stock at the start (all resources)",
     "commons.level_min": "the lowest commons level of the run",
@@ -117,6 +113,13 @@ _WORLD_SERIES = {
     "cohesion.largest_component": ("graph.largest_component", "last"),
 }
 
+#: Collaboration facts the world publishes (world.projects: one definition), read at the last tick.
+_PROJECT_SERIES = {
+    "coop.ticks_to_completion": "projects.ticks_to_complete",
+    "coop.contributors_per_project": "projects.contributors",
+    "coop.reward_to_non_contributors": "projects.reward_to_non_contributors",
+}
+
 #: A commons below this share of its start has collapsed.
 COLLAPSED = 0.1
 
@@ -147,50 +150,18 @@ def load_log(db_path: str | Path) -> EventLog:
 
     conn = connect_readonly(db_path)
     try:
-        return read_log(conn)
+        events = pd.read_sql_query(
+            "SELECT id, tick, kind, actor, target, place, text, data_json FROM events ORDER BY id", conn
+        )
+        metrics = pd.read_sql_query("SELECT tick, name, value FROM metrics ORDER BY tick", conn)
+        agents = pd.read_sql_query("SELECT agent_id, name, policy, persona_json FROM agents", conn)
+        row = conn.execute("SELECT last_tick FROM runs").fetchone()
+        coins = conn.execute(
+            "SELECT s.agent_id, s.coins FROM agent_state s JOIN (SELECT agent_id, MAX(tick) AS t"
+            " FROM agent_state GROUP BY agent_id) m ON s.agent_id = m.agent_id AND s.tick = m.t"
+        ).fetchall()
     finally:
         conn.close()
-
-
-def read_log(
-    conn: sqlite3.Connection,
-    *,
-    kinds: tuple[str, ...] | None = None,
-    metric_names: tuple[str, ...] | None = None,
-    upto_id: int | None = None,
-) -> EventLog:
-    """A run's store as an :class:`EventLog`, from an open (read-only) connection.
-
-    ``kinds`` / ``metric_names`` keep only those events and metrics, and ``upto_id`` stops at an
-    event id (the dashboard shows one moment of a run and needs only a part of it).
-    """
-    where: list[str] = ["1 = 1"]
-    params: list[object] = []
-    if kinds is not None:
-        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-        params += list(kinds)
-    if upto_id is not None:
-        where.append("id <= ?")
-        params.append(upto_id)
-    events = pd.read_sql_query(
-        "SELECT id, tick, kind, actor, target, place, text, data_json FROM events"
-        f" WHERE {' AND '.join(where)} ORDER BY id",
-        conn,
-        params=params,
-    )
-    m_where, m_params = "1 = 1", list[str]()
-    if metric_names is not None:
-        m_where = f"name IN ({', '.join('?' * len(metric_names))})"
-        m_params = list(metric_names)
-    metrics = pd.read_sql_query(
-        f"SELECT tick, name, value FROM metrics WHERE {m_where} ORDER BY tick", conn, params=m_params
-    )
-    agents = pd.read_sql_query("SELECT agent_id, name, policy, persona_json FROM agents", conn)
-    row = conn.execute("SELECT last_tick FROM runs").fetchone()
-    coins = conn.execute(
-        "SELECT s.agent_id, s.coins FROM agent_state s JOIN (SELECT agent_id, MAX(tick) AS t"
-        " FROM agent_state GROUP BY agent_id) m ON s.agent_id = m.agent_id AND s.tick = m.t"
-    ).fetchall()
     events["data"] = [json.loads(s) if s else {} for s in events.pop("data_json")]
     agents["persona"] = [json.loads(s) if s else {} for s in agents.pop("persona_json")]
     last = None if row is None or row[0] is None else int(row[0])
@@ -242,29 +213,19 @@ def cooperation(log: EventLog) -> dict[str, float]:
             members.add((_avatar(row.actor), pid))
     n_avatars = len(log.agents)
     contributors = {a for a, _ in contributions}
-    proposed_at = {
-        _project_id(r): int(r.tick) for r in ev.itertuples(index=False) if r.kind == "project_propose"
-    }
-    durations, crews = [], []
-    paid = paid_out = 0.0
-    for row in ev[ev["kind"] == "project_complete"].itertuples(index=False):
-        pid = _project_id(row)
-        if pid in proposed_at:
-            durations.append(int(row.tick) - proposed_at[pid])
-        crews.append(len({a for a, p in contributions if p == pid}))
-        for avatar, share in row.data.get("shares", ()):
-            paid += float(share)
-            if (int(avatar), pid) not in contributions:
-                paid_out += float(share)
     return {
         "coop.projects": float(len(projects)),
         "coop.project_completion_rate": _ratio(len(completed), len(projects)),
         "coop.contributor_share": _ratio(len(contributors), n_avatars),
         "coop.free_riding": _ratio(len(members - contributions), len(members)),
-        "coop.ticks_to_completion": float(np.mean(durations)) if durations else math.nan,
-        "coop.contributors_per_project": float(np.mean(crews)) if crews else math.nan,
-        "coop.reward_to_non_contributors": _ratio(paid_out, paid),
+        **{name: _world_last(log, series) for name, series in _PROJECT_SERIES.items()},
     }
+
+
+def _world_last(log: EventLog, series: str) -> float:
+    """The last value of one of the world's per-tick metrics (NaN when it never reported it)."""
+    s = log.metrics.loc[log.metrics["name"] == series].dropna(subset=["value"]).sort_values("tick")
+    return math.nan if s.empty else float(s["value"].iloc[-1])
 
 
 # -- commons ----------------------------------------------------------------------------------------
@@ -292,11 +253,6 @@ def commons(log: EventLog) -> dict[str, float]:
         "commons.harvested": harvested,
         "commons.collapsed": 1.0 if final < COLLAPSED else 0.0,
     }
-
-
-#: The events and metrics :func:`collaboration` reads (for :func:`read_log`'s ``kinds`` / ``metric_names``).
-COLLABORATION_KINDS = (*_PROJECT_KINDS, "harvest")
-COLLABORATION_METRICS = ("commons.level",)
 
 
 def collaboration(log: EventLog) -> dict[str, float]:

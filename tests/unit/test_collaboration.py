@@ -105,6 +105,26 @@ def test_claims_keep_later_deciders_from_racing_for_the_last_unit() -> None:
     assert [e.kind for e in events if e.kind.startswith("project")][-1] == "project_complete"
 
 
+def test_the_world_tallies_its_completed_projects_as_metrics() -> None:
+    w = _world(wood=4)
+    w.ledger.transfer("mint", "treasury", "coin", 100, "test: public funds")
+    assert "projects.ticks_to_complete" not in w.metrics()  # nothing completed: no made-up 0
+    pid = _propose(w)
+    w.end_tick()
+    w.end_tick()
+    w.resolve(
+        [
+            Action(a, "project_contribute", project_id=pid, item=i, qty=q)
+            for a in (1, 2)
+            for i, q in (("wood", 2), ("labour", 1))
+        ]
+    )
+    m = w.metrics()
+    assert (m["projects_proposed"], m["projects_completed"]) == (1.0, 1.0)
+    assert (m["projects.ticks_to_complete"], m["projects.contributors"]) == (2.0, 2.0)
+    assert m["projects.reward_to_non_contributors"] == 0.0  # rewards go to contributors only
+
+
 def test_claims_allow_one_proposal_and_one_answer_per_offer_a_tick() -> None:
     w = _world()
     obs = w.observation_for(1)

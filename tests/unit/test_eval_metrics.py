@@ -183,17 +183,22 @@ def test_collaboration_metrics_time_crews_free_riding_and_the_commons(tmp_path: 
                 ],
                 {"commons.level": 0.5},
             ),
-            # Avatar 3 gave nothing but is paid 2 of the 12 reward coins.
+            # The world's own tallies of its completed projects are read at the last tick.
             (
-                [ev("project_complete", project_id=20, shares=[[1, 6], [2, 4], [3, 2]])],
-                {"commons.level": 0.05},
+                [ev("project_complete", project_id=20, shares=[[1, 6], [2, 4]])],
+                {
+                    "commons.level": 0.05,
+                    "projects.ticks_to_complete": 2.0,
+                    "projects.contributors": 2.0,
+                    "projects.reward_to_non_contributors": 0.0,
+                },
             ),
         ],
     )
     m = collaboration(load_log(db))
     assert (m["coop.project_completion_rate"], m["coop.ticks_to_completion"]) == (1.0, 2.0)
     assert m["coop.contributors_per_project"] == 2.0
-    assert m["coop.reward_to_non_contributors"] == pytest.approx(2 / 12)
+    assert m["coop.reward_to_non_contributors"] == 0.0
     assert (m["commons.level_final"], m["commons.level_min"], m["commons.harvested"]) == (0.05, 0.05, 5.0)
     assert m["commons.collapsed"] == 1.0
 

@@ -193,7 +193,7 @@ class Contribute(ActionSpec):
             )
         )
         if w.projects.ready(p.id):
-            data = w.projects.complete(p.id)
+            data = w.projects.complete(p.id, w.tick)
             members = data["contributors"][:50]  # ties among the first 50: O(k^2) stays small
             for i, x in enumerate(members):
                 for y in members[i + 1 :]:
