@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from agents.claims import Claims
 from agents.lm import Choice, ChooseRequest
 from world.types import Action, Observation
 
@@ -44,7 +45,8 @@ class TickContext:
     ``random`` is the model's seeded RNG: policies draw from it in a fixed avatar order, so
     the same seed gives the same decisions. ``balance`` is an O(1) coin read (the random-give
     hot path); ``names`` is the world's register of avatar names; ``conversations`` the
-    model's conversation book (None where the model keeps none).
+    model's conversation book (None where the model keeps none). ``claims`` is the tick's tally of
+    what earlier deciders took (a fresh one per context: the model makes one context per tick).
     """
 
     tick: int
@@ -55,6 +57,7 @@ class TickContext:
     currency: str = "coin"
     run_seed: int = 0
     conversations: ConversationBook | None = None
+    claims: Claims = field(default_factory=Claims)
 
 
 @dataclass(frozen=True, slots=True)

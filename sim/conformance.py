@@ -7,7 +7,9 @@
   (up to what a policy fills in itself: the text of a ``say``, the price of an ``order``),
   or else the world accepted it (random-give builds its own ``give``);
 - every action and event kind is one the contracts name, and every metric is a finite number;
-- the world's refusals are counted (two avatars may legally race for the same offer).
+- the world's refusals are counted (two avatars may legally race for the same offer), and rule
+  policies' refused actions stay at most :data:`MAX_RULE_INVALID_SHARE` of their actions (they skip
+  what the tick's claims say is taken, so races between them are rare).
 
 :func:`seed_check` runs a scenario twice with one seed and once with another and compares
 the event logs: equal, then different.
@@ -31,7 +33,17 @@ from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 from world.actions import ACTION_KINDS
 from world.types import EVENT_KINDS, Action
 
-__all__ = ["ConformanceReport", "RandomLanguageModel", "api_check", "event_log", "seed_check"]
+__all__ = [
+    "MAX_RULE_INVALID_SHARE",
+    "ConformanceReport",
+    "RandomLanguageModel",
+    "api_check",
+    "event_log",
+    "seed_check",
+]
+
+#: Most of the rule policies' actions the world may refuse in a conforming scenario.
+MAX_RULE_INVALID_SHARE = 0.005
 
 _LINES = (
     "Hello! How is the market today?",
@@ -75,6 +87,8 @@ class ConformanceReport:
     offered: int = 0  # actions that were one of the offered options
     own: int = 0  # actions a policy built itself (random-give), accepted by the world
     refused: int = 0  # invalid_action events (races between legal actions included)
+    rule_actions: int = 0  # actions of avatars with a rule policy
+    rule_refused: int = 0  # ... that the world refused
     events: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -99,6 +113,7 @@ def api_check(
     cfg = load_scenario(config, overrides)
     model = MetaverseModel(cfg, llm=llm or (RandomLanguageModel() if needs_llm(cfg) else None), ticks=ticks)
     report = ConformanceReport(scenario=cfg.name, ticks=ticks)
+    rule = {a.unique_id for a in model.avatars if not a.policy.uses_llm}
     for _ in range(ticks):
         model.step()
         record = model.last_record
@@ -111,6 +126,7 @@ def api_check(
         }
         for a in record.actions:
             report.actions += 1
+            report.rule_actions += a.actor in rule
             if a.kind not in ACTION_KINDS:
                 report.problems.append(f"tick {record.tick}: unknown action kind {a.kind!r}")
             elif _key(a) in offered.get(a.actor, ()):
@@ -125,9 +141,15 @@ def api_check(
                 report.problems.append(f"tick {e.tick}: unknown event kind {e.kind!r}")
             if e.kind == "invalid_action":
                 report.refused += 1
+                report.rule_refused += e.actor in rule
         for name, value in model.last_metrics.items():
             if not isinstance(value, int | float) or not math.isfinite(value):
                 report.problems.append(f"tick {model.tick - 1}: metric {name} = {value!r}")
+    if report.rule_refused > MAX_RULE_INVALID_SHARE * report.rule_actions:
+        report.problems.append(
+            f"the world refused {report.rule_refused} of {report.rule_actions} rule-policy actions "
+            f"(more than {MAX_RULE_INVALID_SHARE:.1%})"
+        )
     return report
 
 

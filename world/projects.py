@@ -8,16 +8,20 @@ always has enough hands. On completion the goods are used up (escrow to sink), t
 (from the treasury, or pledged by the proposer when ``reward_source: sponsors``) is split
 by the value of each contribution, and the world strengthens the contributors' ties. On
 failure every contribution and the pledge go back through the ledger.
+
+What avatars see of a project is a :class:`~world.types.ProjectView` (what it still needs, what the
+viewer may still give, where the missing items grow, contributors, deadline, reward), and of the
+projects they could propose a :class:`~world.types.TemplateView`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from world.ledger import Ledger
-from world.types import ProjectView
+from world.types import ProjectView, TemplateView
 
 __all__ = ["LABOUR", "Project", "Projects"]
 
@@ -75,10 +79,35 @@ class Projects:
     """Active projects and the tallies of completed and failed ones."""
 
     def __init__(
-        self, cfg: Any, ledger: Ledger, currency: str, labour_value: int, price: Callable[[str], int]
+        self,
+        cfg: Any,
+        ledger: Ledger,
+        currency: str,
+        labour_value: int,
+        price: Callable[[str], int],
+        sources: Mapping[str, tuple[str, ...]] | None = None,
+        sites: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.templates = dict(cfg.templates)
+        #: item -> the places where it is gathered (for the views' ``sources``).
+        self.sources = dict(sources or {})
+        #: template -> the places where it is proposed and contributed to (empty: anywhere).
+        self.sites = dict(sites or {})
+        #: What every avatar sees of the templates (the same tuple for everyone).
+        self.template_views = tuple(
+            TemplateView(
+                name=name,
+                place=t.place,
+                sites=self.sites.get(name, ()),
+                needs=tuple(t.needs.items()),
+                min_contributors=t.min_contributors,
+                deadline=t.deadline,
+                reward=t.reward,
+                sources=tuple((item, place) for item in t.needs for place in self.sources.get(item, ())),
+            )
+            for name, t in self.templates.items()
+        )
         self.ledger = ledger
         self.currency = currency
         self.labour_value = labour_value
@@ -87,6 +116,12 @@ class Projects:
         self.next_id = 1
         self.completed = 0
         self.failed = 0
+        # Tallies of the completed projects (the facts the world publishes as metrics):
+        self.proposed = 0
+        self.completion_ticks = 0  # sum of ticks from proposal to completion
+        self.crew = 0  # sum of distinct contributors
+        self.reward_paid = 0
+        self.reward_to_others = 0  # paid to avatars that gave the project nothing (free riding)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -103,14 +138,24 @@ class Projects:
         """What ``avatar`` has contributed of ``asset`` so far."""
         return project.by.get(avatar, {}).get(asset, 0)
 
-    def view(self, project: Project) -> ProjectView:
-        """What an avatar sees of ``project``."""
+    def view(self, project: Project, viewer: int | None = None) -> ProjectView:
+        """What ``viewer`` sees of ``project`` (``room``: what it may still give; none without a viewer)."""
         t = self.templates[project.template]
         missing = tuple(
             (asset, project.needs[asset] - project.got.get(asset, 0))
             for asset in project.needs
             if project.needs[asset] > project.got.get(asset, 0)
         )
+        room: tuple[tuple[str, int], ...] = ()
+        if viewer is not None:
+            mine = project.by.get(viewer, {})
+            k = t.min_contributors
+            room = tuple(
+                (asset, r)
+                for asset, left in missing
+                if (r := min(left, -(-project.needs[asset] // k) - mine.get(asset, 0))) > 0
+            )
+        sources = tuple((asset, place) for asset, _ in missing for place in self.sources.get(asset, ()))
         return ProjectView(
             id=project.id,
             template=project.template,
@@ -122,6 +167,9 @@ class Projects:
             min_contributors=t.min_contributors,
             members=len(project.members),
             reward=t.reward,
+            room=room,
+            sources=sources,
+            sites=self.sites.get(project.template, ()),
         )
 
     def escrowed(self) -> dict[str, int]:
@@ -156,6 +204,7 @@ class Projects:
             pledge=pledge,
         )
         self.active[pid] = p
+        self.proposed += 1
         return p
 
     def join(self, avatar: int, pid: int) -> None:
@@ -187,7 +236,7 @@ class Projects:
             return qty
         return qty * max(1, self.price(asset))
 
-    def complete(self, pid: int) -> dict[str, Any]:
+    def complete(self, pid: int, tick: int) -> dict[str, Any]:
         """Use up the goods, pay the reward by contribution; returns the event data."""
         p = self.active.pop(pid)
         t = self.templates[p.template]
@@ -211,6 +260,10 @@ class Projects:
             if s:
                 led.transfer("treasury", a, self.currency, s, memo + " reward")
         self.completed += 1
+        self.completion_ticks += tick - p.tick
+        self.crew += len(p.by)
+        self.reward_paid += sum(shares.values())
+        self.reward_to_others += sum(s for a, s in shares.items() if a not in p.by)
         return {
             "project_id": pid,
             "template": p.template,
@@ -239,6 +292,22 @@ class Projects:
             "contributors": sorted(p.by),
         }
 
+    def metrics(self) -> dict[str, float]:
+        """``projects_*`` counts, and over the completed projects (once there is one): mean ticks from
+        proposal to completion, mean contributors, and the share of rewards paid to non-contributors."""
+        out = {
+            "projects_active": float(len(self.active)),
+            "projects_proposed": float(self.proposed),
+            "projects_completed": float(self.completed),
+            "projects_failed": float(self.failed),
+        }
+        if self.completed:
+            out["projects.ticks_to_complete"] = self.completion_ticks / self.completed
+            out["projects.contributors"] = self.crew / self.completed
+        if self.reward_paid:
+            out["projects.reward_to_non_contributors"] = self.reward_to_others / self.reward_paid
+        return out
+
     def due(self, tick: int) -> list[int]:
         """Active projects whose deadline has come by ``tick``."""
         return [pid for pid, p in self.active.items() if p.deadline <= tick]
@@ -250,6 +319,13 @@ class Projects:
             "next_id": self.next_id,
             "completed": self.completed,
             "failed": self.failed,
+            "tallies": [
+                self.proposed,
+                self.completion_ticks,
+                self.crew,
+                self.reward_paid,
+                self.reward_to_others,
+            ],
         }
 
     def set_state(self, s: dict[str, Any]) -> None:
@@ -258,3 +334,5 @@ class Projects:
         self.next_id = s["next_id"]
         self.completed = s["completed"]
         self.failed = s["failed"]
+        tallies = s.get("tallies", [0, 0, 0, 0, 0])  # checkpoints before the tallies: start from 0
+        self.proposed, self.completion_ticks, self.crew, self.reward_paid, self.reward_to_others = tallies

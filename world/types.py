@@ -20,12 +20,14 @@ __all__ = [
     "LABELS",
     "SYSTEM_ACCOUNTS",
     "Action",
+    "CommonsView",
     "Event",
     "Goods",
     "Heard",
     "Observation",
     "Offer",
     "ProjectView",
+    "TemplateView",
     "quantity_error",
 ]
 
@@ -50,6 +52,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "craft",
     "consume",
     "rest",
+    "harvest",
     "project_propose",
     "project_join",
     "project_contribute",
@@ -84,6 +87,7 @@ class Action:
     craft                     ``recipe``
     consume                   ``item``, ``qty``
     rest                      (nothing)
+    harvest                   ``item`` (a commons resource), ``qty`` (at most its ``max_take``)
     project_propose           ``text`` (the project template's name)
     project_join              ``project_id``
     project_contribute        ``project_id``, ``item`` (currency, item or "labour"), ``qty``
@@ -108,6 +112,9 @@ class Action:
     expires_in: int | None = None
     #: Display name of ``target`` for :attr:`label` only (not part of the action's identity).
     target_name: str | None = field(default=None, compare=False)
+    #: What the option text adds about the world now (a project's needs and reward, a commons'
+    #: stock), for :attr:`label` only (not part of the action's identity).
+    note: str = field(default="", compare=False)
 
     @property
     def label(self) -> str:
@@ -210,6 +217,9 @@ class ProjectView:
 
     ``missing`` lists the needs not yet met as ``(asset, qty)`` (``labour`` counts ticks of work);
     ``contributors`` have given something, ``min_contributors`` must have by the deadline.
+    ``room`` is what the viewer itself may still give of each missing need (what is missing, within
+    the per-avatar cap, less what it gave); ``sources`` names where each missing item is gathered,
+    as ``(item, place)`` pairs; ``sites`` the places where one contributes (empty: anywhere).
     """
 
     id: int
@@ -222,6 +232,39 @@ class ProjectView:
     min_contributors: int
     members: int
     reward: int
+    room: Goods = ()
+    sources: tuple[tuple[str, str], ...] = ()
+    sites: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateView:
+    """A project an avatar could propose: what it needs, from how many, how long it runs, its reward,
+    the places where it is proposed and built (``sites``; empty: anywhere) and where its items are
+    gathered (``sources``, ``(item, place)`` pairs)."""
+
+    name: str
+    place: str | None
+    sites: tuple[str, ...]
+    needs: Goods
+    min_contributors: int
+    deadline: int  # ticks from the proposal
+    reward: int
+    sources: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommonsView:
+    """A shared, regrowing resource (world.commons): its stock now, its capacity and regrowth rate,
+    the most one avatar may take a tick, and how many avatars are at its place."""
+
+    resource: str
+    place: str
+    stock: int
+    capacity: int
+    growth: float
+    max_take: int
+    present: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +276,8 @@ class Observation:
     to the avatar (first) or to anyone. ``prices`` are the last clearing price of every item
     (its base price until it has traded). ``place_offers`` is what the current place offers
     (market, farm...). ``nearby`` are the others here the avatar notices (at most
-    ``world.nearby_limit``): a broadcast ``say`` reaches exactly them.
+    ``world.nearby_limit``): a broadcast ``say`` reaches exactly them. ``projects`` are the active
+    projects, ``templates`` those one could propose, ``commons`` the shared resources.
     """
 
     avatar_id: int
@@ -250,6 +294,8 @@ class Observation:
     prices: dict[str, int]
     place_offers: tuple[str, ...] = ()
     projects: tuple[ProjectView, ...] = ()
+    templates: tuple[TemplateView, ...] = ()
+    commons: tuple[CommonsView, ...] = ()
     muted_until: int | None = None
     banned: bool = False
     role: str = ""

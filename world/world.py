@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from world.actions import MAX_OPEN_ORDERS, MAX_TEXT, SPECS, legal_actions
+from world.commons import Commons
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
 from world.moderation import VIOLATOR_POLICIES, Decision, Judge, Moderator
@@ -34,7 +35,7 @@ from world.places import Places
 from world.projects import Projects
 from world.social import SocialGraph
 from world.stats import inequality
-from world.types import Action, Event, Heard, Observation
+from world.types import Action, CommonsView, Event, Heard, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
 
@@ -86,8 +87,22 @@ class World:
         self.social = SocialGraph(spec.social)
         self.offers = Offers(self.ledger, self.currency, eco.tax_rate)
         self.book = OrderBook(self.ledger, self.currency, eco.tax_rate)
-        self.projects = Projects(spec.projects, self.ledger, self.currency, eco.labour_value, self.price_of)
+        self.projects = Projects(
+            spec.projects,
+            self.ledger,
+            self.currency,
+            eco.labour_value,
+            self.price_of,
+            sources=self._sources(),
+            sites={
+                name: ()
+                if t.place is None
+                else tuple(p for p in self.places.names if self.places.matches(p, t.place))
+                for name, t in spec.projects.templates.items()
+            },
+        )
         self.moderator = Moderator(spec.moderation, judge=judge)
+        self.commons = Commons(getattr(spec, "commons", None))
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
         self.ids: list[int] = []
@@ -106,6 +121,7 @@ class World:
         self._listeners: dict[
             int, tuple[int, ...]
         ] = {}  # broadcasting speaker -> its listeners, this resolve
+        self._departed: dict[int, str | None] = {}  # mover -> the place it left, this resolve
         self.specs = SPECS
 
     # -- avatars ----------------------------------------------------------------------
@@ -136,6 +152,16 @@ class World:
             q = _draw(dist, self.rng)
             if q:
                 self.ledger.transfer("mint", avatar_id, asset, q, "endowment")
+
+    def _sources(self) -> dict[str, tuple[str, ...]]:
+        """item -> the places where gathering yields it (in place order)."""
+        out: dict[str, list[str]] = {}
+        for place in self.places.names:
+            for kind in self.places.offers[place]:
+                for item in self.gathering.get(kind, {}):
+                    if place not in out.setdefault(item, []):
+                        out[item].append(place)
+        return {item: tuple(ps) for item, ps in out.items()}
 
     @staticmethod
     def _is_violator(role_cfg: Any) -> bool:
@@ -230,10 +256,21 @@ class World:
             offers=tuple(self.offers.visible_to(a)),
             prices={item: self.price_of(item) for item in self.item_names},
             place_offers=self.places.offers[place] if place is not None else (),
-            projects=tuple(self.projects.view(p) for p in self.projects.active.values()),
+            projects=tuple(self.projects.view(p, a) for p in self.projects.active.values()),
+            templates=self.projects.template_views,
+            commons=self._commons_seen(),
             muted_until=mod.muted_until.get(a) if mod.is_muted(a, self.tick) else None,
             banned=a in mod.banned,
             role=self.roles[a],
+        )
+
+    def _commons_seen(self) -> tuple[CommonsView, ...]:
+        """The commons as avatars see them now (nothing to compute in a world without any)."""
+        if not self.commons:
+            return ()
+        places = self.places
+        return self.commons.views(
+            lambda where: sum(places.count(p) for p in places.names if places.matches(p, where))
         )
 
     def legal_actions(self, avatar_id: int, limit: int = 26) -> list[Action]:
@@ -272,6 +309,12 @@ class World:
         who hear)."""
         heard_by = self._listeners.get(actor)
         return heard_by if heard_by is not None else self._nearby(actor)
+
+    def place_at_start(self, avatar: int) -> str | None:
+        """Where ``avatar`` was when this tick's actions began to resolve (before anyone moved):
+        an avatar spoken to as it walks off still hears it, as the broadcast listeners do."""
+        departed = self._departed
+        return departed[avatar] if avatar in departed else self.places.at.get(avatar)
 
     def _nearby(self, a: int) -> tuple[int, ...]:
         # The one definition of whom an avatar notices: observations and broadcasts share it.
@@ -334,10 +377,13 @@ class World:
                 if reason is not None:
                     self._refuse(a, reason, out)
                 else:
+                    if a.kind == "move":
+                        self._departed.setdefault(actor, self.places.at.get(actor))
                     spec.apply(self, a, out)
         finally:
             self._judged = {}
             self._listeners = {}
+            self._departed = {}
         return out
 
     def _refuse(self, a: Action, reason: str, out: list[Event]) -> None:
@@ -442,6 +488,7 @@ class World:
         for pid in self.projects.due(t + 1):
             data = self.projects.fail(pid)
             out.append(Event(t, "project_fail", None, None, None, data["template"], data))
+        self.commons.regrow()
         self.places.arrivals(t + 1)
         self._check_escrow()
         self.ledger.end_tick()
@@ -487,9 +534,8 @@ class World:
         for item in self.item_names:
             out[f"price.{item}"] = float(self.price_of(item))
         out.update(self._last_mod)
-        out["projects_active"] = float(len(self.projects.active))
-        out["projects_completed"] = float(self.projects.completed)
-        out["projects_failed"] = float(self.projects.failed)
+        out.update(self.projects.metrics())
+        out.update(self.commons.metrics())
         out.update(self.graph_metrics())
         return out
 
@@ -523,6 +569,7 @@ class World:
             "book": self.book.get_state(),
             "projects": self.projects.get_state(),
             "moderation": self.moderator.get_state(),
+            "commons": self.commons.get_state(),
             "inbox": [[a, [list(m) for m in box]] for a, box in self.inbox.items()],
             "counts": dict(self._counts),
             "last_counts": dict(self._last_counts),
@@ -552,6 +599,8 @@ class World:
         self.book.set_state(s["book"])
         self.projects.set_state(s["projects"])
         self.moderator.set_state(s["moderation"])
+        if "commons" in s:
+            self.commons.set_state(s["commons"])
         self.inbox = {a: deque((Heard(*m) for m in box), maxlen=self.inbox_size) for a, box in s["inbox"]}
         self._counts = s["counts"]
         self._last_counts = s["last_counts"]

@@ -23,6 +23,8 @@ from sim.llm.device import parse_device
 from world.moderation import VIOLATOR_POLICIES
 
 __all__ = [
+    "CommonsConfig",
+    "CommonsResource",
     "DistributionConfig",
     "EconomyConfig",
     "GeneratorConfig",
@@ -341,6 +343,24 @@ class ProjectsConfig(_Model):
     max_active: NonNegInt = 5
 
 
+class CommonsResource(_Model):
+    """A shared resource that regrows logistically (world.commons): harvested at ``place`` (a place
+    name or offer kind), at most ``max_take`` a tick per avatar, from a stock that starts at ``start``
+    (default: ``capacity``) and grows each tick by ``growth * stock * (1 - stock / capacity)``."""
+
+    place: Name
+    capacity: PosInt
+    start: NonNegInt | None = None
+    growth: Annotated[float, AfterValidator(_between(0, 2))] = 0.3
+    max_take: PosInt = 3
+
+
+class CommonsConfig(_Model):
+    """Shared, regrowing resources avatars harvest (a fishery, a pasture), by item name."""
+
+    resources: dict[Name, CommonsResource] = Field(default_factory=dict)
+
+
 class LLMConfig(_Model):
     """The language model behind LLM avatars (and an optional moderation rule)."""
 
@@ -381,6 +401,7 @@ class ScenarioConfig(_Model):
     economy: EconomyConfig = EconomyConfig()
     moderation: ModerationConfig = ModerationConfig()
     projects: ProjectsConfig = ProjectsConfig()
+    commons: CommonsConfig = CommonsConfig()
     llm: LLMConfig = LLMConfig()
     run: RunConfig = RunConfig()
 
@@ -440,6 +461,13 @@ def _check_references(cfg: ScenarioConfig) -> None:
                 raise _RefError(f"projects.templates.{tname}.needs.{item}", "unknown item")
         if t.place is not None and t.place not in places and t.place not in offer_kinds:
             raise _RefError(f"projects.templates.{tname}.place", f"unknown place or offer {t.place!r}")
+    for cname, c in cfg.commons.resources.items():
+        if cname not in e.items:
+            raise _RefError(f"commons.resources.{cname}", "unknown item (a commons resource is an item)")
+        if c.place not in places and c.place not in offer_kinds:
+            raise _RefError(f"commons.resources.{cname}.place", f"unknown place or offer {c.place!r}")
+        if c.start is not None and c.start > c.capacity:
+            raise _RefError(f"commons.resources.{cname}.start", "must be at most capacity")
     seen: set[str] = set()
     for i, role in enumerate(cfg.population.roles):
         if role.name in seen:

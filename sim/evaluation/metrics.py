@@ -31,10 +31,14 @@ import pandas as pd
 from world.stats import detection_scores
 
 __all__ = [
+    "COLLAPSED",
     "FAR_FROM_MARKET",
     "LLM_METRICS",
     "METRICS",
     "EventLog",
+    "collaboration",
+    "commons",
+    "cooperation",
     "dialogue_messages",
     "is_known_metric",
     "load_log",
@@ -50,6 +54,14 @@ METRICS: dict[str, str] = {
     "coop.project_completion_rate": "projects completed / projects seen",
     "coop.contributor_share": "share of avatars that contributed to at least one project",
     "coop.free_riding": "share of (avatar, project) memberships with no contribution to that project",
+    "coop.ticks_to_completion": "mean ticks from a project's proposal to its completion (the world's, completed projects)",
+    "coop.contributors_per_project": "mean distinct contributors of a completed project (the world's)",
+    "coop.reward_to_non_contributors": "share of project rewards paid to avatars that gave that project nothing (the world's)",
+    # commons (a shared, regrowing resource: world.commons)
+    "commons.level_final": "the commons' stock at the last tick over its stock at the start (all resources)",
+    "commons.level_min": "the lowest commons level of the run",
+    "commons.harvested": "units harvested from the commons",
+    "commons.collapsed": "1 when the commons ended below a tenth of its start, else 0",
     # economy and fairness
     "trade.count": "number of trades settled",
     "trade.volume": "coins that changed hands in trades (sum of qty x unit price)",
@@ -100,6 +112,16 @@ _WORLD_SERIES = {
     "cohesion.reciprocity": ("graph.reciprocity", "last"),
     "cohesion.largest_component": ("graph.largest_component", "last"),
 }
+
+#: Collaboration facts the world publishes (world.projects: one definition), read at the last tick.
+_PROJECT_SERIES = {
+    "coop.ticks_to_completion": "projects.ticks_to_complete",
+    "coop.contributors_per_project": "projects.contributors",
+    "coop.reward_to_non_contributors": "projects.reward_to_non_contributors",
+}
+
+#: A commons below this share of its start has collapsed.
+COLLAPSED = 0.1
 
 _PROJECT_KINDS = ("project_propose", "project_join", "project_contribute", "project_complete", "project_fail")
 _SCAM = re.compile(r"scam|fraud", re.IGNORECASE)
@@ -196,7 +218,46 @@ def cooperation(log: EventLog) -> dict[str, float]:
         "coop.project_completion_rate": _ratio(len(completed), len(projects)),
         "coop.contributor_share": _ratio(len(contributors), n_avatars),
         "coop.free_riding": _ratio(len(members - contributions), len(members)),
+        **{name: _world_last(log, series) for name, series in _PROJECT_SERIES.items()},
     }
+
+
+def _world_last(log: EventLog, series: str) -> float:
+    """The last value of one of the world's per-tick metrics (NaN when it never reported it)."""
+    s = log.metrics.loc[log.metrics["name"] == series].dropna(subset=["value"]).sort_values("tick")
+    return math.nan if s.empty else float(s["value"].iloc[-1])
+
+
+# -- commons ----------------------------------------------------------------------------------------
+
+
+def commons(log: EventLog) -> dict[str, float]:
+    """The commons' level (the world's ``commons.level``: stock over start) at the end and at its
+    lowest, what was harvested, and whether it collapsed; NaN in a world without commons."""
+    level = (
+        log.metrics.loc[log.metrics["name"] == "commons.level"].dropna(subset=["value"]).sort_values("tick")
+    )
+    harvested = float(sum(int(d.get("qty", 0)) for d in _of_kind(log, "harvest")["data"]))
+    if level.empty:
+        nan = math.nan
+        return {
+            "commons.level_final": nan,
+            "commons.level_min": nan,
+            "commons.harvested": nan,
+            "commons.collapsed": nan,
+        }
+    final = float(level["value"].iloc[-1])
+    return {
+        "commons.level_final": final,
+        "commons.level_min": float(level["value"].min()),
+        "commons.harvested": harvested,
+        "commons.collapsed": 1.0 if final < COLLAPSED else 0.0,
+    }
+
+
+def collaboration(log: EventLog) -> dict[str, float]:
+    """The collaboration metrics of a run (projects and commons): what ``bench behaviour`` reports."""
+    return {**cooperation(log), **commons(log)}
 
 
 # -- trade and fairness -----------------------------------------------------------------------------
@@ -390,7 +451,7 @@ def survey(log: EventLog) -> dict[str, float]:
 def summarize(log: EventLog) -> dict[str, float]:
     """Every metric of :data:`METRICS` that needs no model, plus the survey summaries, for one run."""
     out: dict[str, float] = {}
-    for part in (cooperation, trade, honesty, moderation, world_series, dialogue, survey):
+    for part in (cooperation, commons, trade, honesty, moderation, world_series, dialogue, survey):
         out.update(part(log))
     out["run.ticks"] = float(log.metrics["tick"].nunique())
     out["run.invalid_actions"] = float(len(_of_kind(log, "invalid_action")))

@@ -1,8 +1,8 @@
 """The conformance kit over every scenario in configs/ (PettingZoo's api_test and seed_test).
 
 For each file: it validates; 3 ticks run; every action was offered by the world (or built by
-the policy and accepted); every event kind and metric is well-formed; and the same seed gives
-the same event log. Scenarios with LLM avatars run here with the kit's seeded random model
+the policy and accepted); the world refuses at most 0.5% of the rule policies' actions; every event
+kind and metric is well-formed; and the same seed gives the same event log. Scenarios with LLM avatars run here with the kit's seeded random model
 (their real-model run is tests/e2e/test_cli_run.py) and are also checked as rule-only twins.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sim.config import load_scenario
-from sim.conformance import api_check, seed_check
+from sim.conformance import MAX_RULE_INVALID_SHARE, api_check, seed_check
 from sim.model import needs_llm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,8 @@ def test_scenario_validates_and_runs_three_conforming_ticks(config: Path) -> Non
     assert report.problems == []
     assert report.actions > 0
     assert report.offered + report.own == report.actions
+    # Rule policies do not race each other into refusals (the kit also lists it as a problem).
+    assert report.rule_refused <= MAX_RULE_INVALID_SHARE * report.rule_actions
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

@@ -21,6 +21,7 @@ TICKS = 30
 #: Rule-only overrides per scenario; metropolis is cut to 1,000 avatars to keep the suite fast.
 OVERRIDES: dict[str, tuple[str, ...]] = {
     "boltzmann": (),
+    "commons": ("population.llm_share=0",),
     "guild": ("population.llm_share=0",),
     "market": ("population.llm_share=0",),
     "metropolis": ("population.llm_share=0", "population.count=1000"),

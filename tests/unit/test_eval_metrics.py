@@ -163,3 +163,45 @@ def test_an_empty_run_has_nan_rates_not_zeros(tmp_path: Path) -> None:
     assert math.isnan(summary["moderation.violations_per_1k"])
     assert math.isnan(summary["dialogue.distinct_1"])
     assert summary["inequality.gini_final"] == 0.0
+
+
+def test_collaboration_metrics_time_crews_free_riding_and_the_commons(tmp_path: Path) -> None:
+    from sim.evaluation.metrics import collaboration
+
+    db = build_store(
+        tmp_path / "collab.db",
+        [
+            (
+                [ev("project_propose", 1, project_id=20), ev("harvest", 1, item="fish", qty=3)],
+                {"commons.level": 1.0},
+            ),
+            (
+                [
+                    ev("project_contribute", 1, project_id=20, item="wood", qty=2),
+                    ev("project_contribute", 2, project_id=20, item="labour", qty=1),
+                    ev("harvest", 2, item="fish", qty=2),
+                ],
+                {"commons.level": 0.5},
+            ),
+            # The world's own tallies of its completed projects are read at the last tick.
+            (
+                [ev("project_complete", project_id=20, shares=[[1, 6], [2, 4]])],
+                {
+                    "commons.level": 0.05,
+                    "projects.ticks_to_complete": 2.0,
+                    "projects.contributors": 2.0,
+                    "projects.reward_to_non_contributors": 0.0,
+                },
+            ),
+        ],
+    )
+    m = collaboration(load_log(db))
+    assert (m["coop.project_completion_rate"], m["coop.ticks_to_completion"]) == (1.0, 2.0)
+    assert m["coop.contributors_per_project"] == 2.0
+    assert m["coop.reward_to_non_contributors"] == 0.0
+    assert (m["commons.level_final"], m["commons.level_min"], m["commons.harvested"]) == (0.05, 0.05, 5.0)
+    assert m["commons.collapsed"] == 1.0
+
+
+def test_commons_metrics_are_nan_without_a_commons(summary: dict[str, float]) -> None:
+    assert math.isnan(summary["commons.level_final"]) and math.isnan(summary["commons.collapsed"])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from world.actions.base import ActionSpec, Candidate, Situation
 from world.actions.body import Consume, Craft, Gather, Move, Rest
+from world.actions.commons import Harvest
 from world.actions.projects import Contribute, Join, Propose
 from world.actions.social import MAX_TEXT, Give, Report, Say
 from world.actions.trade import MAX_OPEN_ORDERS, Accept, OfferSpec, Order, Reject
@@ -41,6 +42,7 @@ SPECS: dict[str, ActionSpec] = {
         Craft(),
         Consume(),
         Rest(),
+        Harvest(),
         Propose(),
         Join(),
         Contribute(),

@@ -1,4 +1,9 @@
-"""Collaboration: ``project_propose``, ``project_join``, ``project_contribute``."""
+"""Collaboration: ``project_propose``, ``project_join``, ``project_contribute``.
+
+The options say what matters for choosing (short: a small model scores them): a proposal what the
+project needs and pays, a join or a contribution what the project still misses and its reward,
+e.g. ``contribute 1 wood to project 3 (a bridge: needs 4 wood, 2 labour; pays 30)``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,18 @@ if TYPE_CHECKING:
 __all__ = ["Contribute", "Join", "Propose"]
 
 
+def _note(missing: Iterable[tuple[str, int]], reward: int) -> str:
+    """``needs 4 wood, 2 labour; pays 30`` (what a project option's label adds)."""
+    needs = ", ".join(f"{q} {asset}" for asset, q in missing) or "nothing more"
+    return f"needs {needs}; pays {reward}"
+
+
+def _project_note(w: World, p: Project) -> str:
+    """``a bridge: needs 4 wood, 2 labour; pays 30``: what an active project still misses."""
+    missing = ((asset, q - p.got.get(asset, 0)) for asset, q in p.needs.items() if q > p.got.get(asset, 0))
+    return f"a {p.template}: " + _note(missing, w.projects.templates[p.template].reward)
+
+
 def _active(w: World, a: Action) -> tuple[Project | None, str | None]:
     p = w.projects.active.get(a.project_id) if a.project_id is not None else None
     if p is None:
@@ -30,7 +47,7 @@ class Propose(ActionSpec):
 
     @staticmethod
     def label(a: Action) -> str:
-        return f"propose a {a.text} project"
+        return f"propose a {a.text} project" + (f" ({a.note})" if a.note else "")
 
     def check(self, w: World, a: Action, draft: bool = False) -> str | None:
         name = a.text
@@ -68,8 +85,9 @@ class Propose(ActionSpec):
         )
 
     def options(self, w: World, s: Situation) -> Iterable[Candidate]:
-        for i, name in enumerate(w.projects.templates):
-            yield (3, 1, 0, i), Action(s.actor, "project_propose", text=name)
+        for i, (name, t) in enumerate(w.projects.templates.items()):
+            note = _note(t.needs.items(), t.reward)
+            yield (3, 1, 0, i), Action(s.actor, "project_propose", text=name, note=note)
 
 
 class Join(ActionSpec):
@@ -79,7 +97,7 @@ class Join(ActionSpec):
 
     @staticmethod
     def label(a: Action) -> str:
-        return f"join project {a.project_id}"
+        return f"join project {a.project_id}" + (f" ({a.note})" if a.note else "")
 
     def check(self, w: World, a: Action, draft: bool = False) -> str | None:
         p, err = _active(w, a)
@@ -109,7 +127,10 @@ class Join(ActionSpec):
         # Projects that can be worked on here (after their contributions: see Contribute).
         for i, p in enumerate(w.projects.active.values()):
             if w.places.matches(s.place, w.projects.templates[p.template].place):
-                yield (3, 0, i, len(p.needs)), Action(s.actor, "project_join", project_id=p.id)
+                yield (
+                    (3, 0, i, len(p.needs)),
+                    Action(s.actor, "project_join", project_id=p.id, note=_project_note(w, p)),
+                )
 
 
 class Contribute(ActionSpec):
@@ -119,7 +140,7 @@ class Contribute(ActionSpec):
 
     @staticmethod
     def label(a: Action) -> str:
-        return f"contribute {a.qty} {a.item} to project {a.project_id}"
+        return f"contribute {a.qty} {a.item} to project {a.project_id}" + (f" ({a.note})" if a.note else "")
 
     def check(self, w: World, a: Action, draft: bool = False) -> str | None:
         p, err = _active(w, a)
@@ -172,7 +193,7 @@ class Contribute(ActionSpec):
             )
         )
         if w.projects.ready(p.id):
-            data = w.projects.complete(p.id)
+            data = w.projects.complete(p.id, w.tick)
             members = data["contributors"][:50]  # ties among the first 50: O(k^2) stays small
             for i, x in enumerate(members):
                 for y in members[i + 1 :]:
@@ -180,9 +201,30 @@ class Contribute(ActionSpec):
             out.append(Event(w.tick, "project_complete", actor, None, place, data["template"], data))
 
     def options(self, w: World, s: Situation) -> Iterable[Candidate]:
-        # One unit of each need still open, for projects that can be worked on here.
+        # One unit of each need, for projects that can be worked on here (the check drops the needs
+        # already met), and all of an item the avatar may give at once.
         for i, p in enumerate(w.projects.active.values()):
             if not w.places.matches(s.place, w.projects.templates[p.template].place):
                 continue
+            note = _project_note(w, p)
             for j, asset in enumerate(p.needs):
-                yield (3, 0, i, j), Action(s.actor, "project_contribute", project_id=p.id, item=asset, qty=1)
+                yield (
+                    (3, 0, i, j),
+                    Action(s.actor, "project_contribute", project_id=p.id, item=asset, qty=1, note=note),
+                )
+                if asset == LABOUR:
+                    continue
+                # And all it may give at once (a trip's load), where that is more than one.
+                held = s.coins if asset == w.currency else s.inventory.get(asset, 0)
+                most = min(
+                    held,
+                    w.projects.remaining(p, asset),
+                    w.projects.cap(p, asset) - w.projects.given(p, s.actor, asset),
+                )
+                if most > 1:
+                    yield (
+                        (3, 0, i, j),
+                        Action(
+                            s.actor, "project_contribute", project_id=p.id, item=asset, qty=most, note=note
+                        ),
+                    )

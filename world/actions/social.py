@@ -27,7 +27,8 @@ def target_error(w: World, a: Action, same_place: bool) -> str | None:
         return f"unknown target {t!r}"
     if t == a.actor:
         return "the target is the actor itself"
-    if same_place and w.places.at.get(t) != w.places.at.get(a.actor):
+    # Presence as the tick began: someone leaving this tick was still here when addressed.
+    if same_place and w.place_at_start(t) != w.places.at.get(a.actor):
         return f"{w.names[t]} is not here"
     return None
 
