@@ -102,6 +102,7 @@ def test_run_makes_a_run_folder_and_prints_it_last(tmp_path: Path) -> None:
         "config.yaml",
         "events.db",
         "events.db.lock",
+        "run.log",  # third-party warnings and logs (the console stays quiet)
         "usage.json",  # every run folder has one (zeros for a rule-only run)
     ]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
