@@ -62,9 +62,7 @@ _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "i"}
 )
 # A token with letters and leet characters mixed in ("m0r0n", "b!tch", "a$$hole"): translate it.
-_LEETY = re.compile(
-    r"(?<![\w$@!|])(?=[\w$@!|]*[a-z])(?=[\w$@!|]*[0-9$@!|][\w$@!|]*[a-z]|[\w$@!|]*[a-z][\w$@!|]*[0-9$@!|])[\w$@!|]+"
-)
+_LEETY = re.compile(r"[a-z0-9$@!|]*(?:[a-z][0-9$@!|]|[0-9$@!|][a-z])[a-z0-9$@!|]*")
 # Single letters separated by spaces, dots, dashes or underscores, at least three: "s h i t", "s.t.u.p.i.d".
 _SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_]){2,}[a-z](?![a-z])")
 _SEPARATORS = re.compile(r"[ .\-_]")
@@ -98,6 +96,7 @@ class Text:
     clean: str  # de-obfuscated, lower case
     tokens: list[str]  # word tokens of ``clean`` (masked words resolved where the lexicon knows them)
     unmasked: list[str]  # masked words that were resolved, as written ("f***")
+    vocab: frozenset[str] = frozenset()  # the set of ``tokens``: cheap pre-checks before a regex
 
     @property
     def joined(self) -> str:
@@ -148,7 +147,7 @@ def prepare(text: str) -> Text:
     if _FLOOD.search(clean):
         # "fuuuck", "shiiit": a letter held down; the squeezed form is looked up as well.
         tokens = [_squeezed(t) for t in tokens]
-    return Text(text, clean, tokens, unmasked)
+    return Text(text, clean, tokens, unmasked, frozenset(tokens))
 
 
 def _squeezed(tok: str) -> str:
@@ -187,7 +186,7 @@ INSULT_ADJECTIVES = _words(
 MILD = _words("damn damned hell crap crappy bloody piss pissed suck sucks")
 #: Abusive phrases, searched in the joined tokens.
 _ABUSE = re.compile(
-    r"\b(?:go to hell|screw you|damn you|piss off|you suck|eat (?:dirt|shit)|nobody likes you"
+    r"\b(?:go to hell|screw you|damn you|piss off|you suck|eat (?:dirt|shit)|nobody(?: \w+)? likes you"
     r"|nobody wants you|shut (?:up|your (?:mouth|face|trap)|it)|get lost|drop dead|go die"
     r"|your (?:mother|mom|mum) is)\b"
 )
@@ -285,7 +284,7 @@ _VEILED = re.compile(
     r"\b(?:i|we) know where (?:you|your \w+) (?:live|lives|sleep|sleeps|stay|stays)"
     r"|\bwatch (?:your back|yourself|my back)|\bsleep (?:lightly|with one eye open)"
     r"|\bshame if (?:something|anything|your)|\bif something happened to"
-    r"|\byou(?:'ll| will) (?:regret|be sorry|pay for)|\bmake you (?:bleed|suffer|pay|regret|sorry)"
+    r"|\byou(?:'ll| will) (?:regret|be sorry|pay for)|\bmake (?:sure )?you (?:bleed|suffer|pay|regret|sorry)"
     r"|\byou won't (?:live|wake|walk|see)|\bwon't wake up|\bnever walk again"
     r"|\byou(?:'re| are) (?:dead|finished|done for)|\bcoming for you|\bend up in the (?:river|ground|pond)"
     r"|\byou(?:'ll| will) be (?:buried|dead|hurt)|\bwhile you still (?:have|can)|\bin pieces"
@@ -334,6 +333,8 @@ _CREDENTIALS = re.compile(
     r"\b(?:password|passcode|pin|login|login code|secret word|security (?:pin|code|word)|account details"
     r"|verify your account|verification code)\b"
 )
+_CREDENTIAL_WORDS = _words("password passcode pin login secret security account verify verification")
+_REQUEST_VERBS = _words("send sending give giving pay paying transfer wire hand lend loan deposit invest owe")
 _ASK_CREDENTIALS = re.compile(r"\b(?:tell|give|send|confirm|share|need|telling|sending|type)\b")
 _REQUEST = re.compile(
     r"\b(?:send|sending|give|giving|pay|paying|transfer|wire|hand(?: over)?|lend|loan|deposit|invest"
@@ -382,14 +383,17 @@ _WARNING = re.compile(
 
 def scam(t: Text) -> Finding | None:
     """A request for coins, goods or credentials plus a lure: score, the request and the lures."""
+    v = t.vocab
+    if v.isdisjoint(_CREDENTIAL_WORDS) and v.isdisjoint(_REQUEST_VERBS):
+        return None  # nobody is asked for anything: the regexes need not run
     s = t.joined
     cred = _CREDENTIALS.search(s)
     if cred and _ASK_CREDENTIALS.search(s):
         return Finding(0.95, {"request": "credentials", "asked": cred.group(0)})
-    req = _REQUEST.search(s)
-    lures = {name: m.group(0) for name, pat in _LURES.items() if (m := pat.search(s))}
+    req = _REQUEST.search(s) if not v.isdisjoint(_REQUEST_VERBS) else None
     if req is None:
-        return Finding(0.1, {"lures": lures}) if lures else None
+        return None  # a lure alone ("guaranteed fresh fish", "hurry") asks nobody for anything
+    lures = {name: m.group(0) for name, pat in _LURES.items() if (m := pat.search(s))}
     if not lures:
         return Finding(0.2, {"request": req.group(0)})
     score = min(0.95, 0.7 + 0.1 * (len(lures) - 1))
@@ -413,12 +417,21 @@ _CONTACT = re.compile(
     r"|\blink in (?:my )?(?:bio|profile)|\bclick (?:here|the link|now)|\bsubscribe\b|\bfollow (?:me|my)\b"
     r"|\blike and share\b|\bsign up\b|\bin private for\b|\bdm for\b"
 )
+_CONTACT_WORDS = _words(
+    "dm pm inbox whisper text message hit contact link click subscribe follow like sign private"
+)
+_HYPE_WORDS = _words(
+    "free earn get limited act don't best lowest cheapest win buy everything exclusive discount"
+    " discounts wholesale bulk huge special sale"
+)
 _HYPE = re.compile(
     r"\b(?:free coins|earn coins|get rich|limited (?:time |slots|offer)|act now|don't miss|best (?:prices?|deals?|rates?)"
     r"|lowest prices?|cheapest|win big|buy \d+ get \d+|everything must go|exclusive deals?|discount codes?"
     r"|wholesale|bulk|huge sale|special deal|sale)\b"
 )
 _STOPWORDS = _words("the and you for are was with that this have your not but all")
+_NO_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NO_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
 _PUNCT_RUN = re.compile(r"[!?$]{4,}|(?:[!?$]{3}.*){2,}")
 
 
@@ -426,19 +439,19 @@ def spam(t: Text) -> Finding | None:
     """Links, contact solicitation, floods and repetition; hype adds to another signal."""
     raw = t.raw
     signals: dict[str, Any] = {}
-    if m := _LINK.search(raw.lower()):
+    if ("." in raw or " dot " in t.clean) and (m := _LINK.search(raw.lower())):
         signals["link"] = m.group(0)
-    if m := _CONTACT.search(t.joined):
+    if not t.vocab.isdisjoint(_CONTACT_WORDS) and (m := _CONTACT.search(t.joined)):
         signals["contact"] = m.group(0)
-    letters = [c for c in raw if c.isalpha()]
-    if len(letters) >= 12 and len(raw.split()) >= 3:
-        upper = sum(1 for c in letters if c.isupper())
-        if upper >= 0.7 * len(letters):
-            signals["caps"] = round(upper / len(letters), 2)
+    upper = len(raw) - len(raw.translate(_NO_UPPER))
+    if upper >= 12:
+        letters = upper + len(raw) - len(raw.translate(_NO_LOWER))
+        if upper >= 0.7 * letters and len(raw.split()) >= 3:
+            signals["caps"] = round(upper / letters, 2)
     if m := _PUNCT_RUN.search(raw):
         signals["punctuation"] = m.group(0)[:12]
     toks = t.tokens
-    if len(toks) >= 3:
+    if len(toks) >= 3 and len(set(toks)) <= len(toks) - 2:
         counts: dict[str, int] = {}
         for tok in toks:
             if len(tok) >= 3 and tok not in _STOPWORDS:
@@ -447,7 +460,7 @@ def spam(t: Text) -> Finding | None:
             word, n = max(counts.items(), key=lambda kv: kv[1])
             if n >= 3 and n >= 0.25 * len(toks):
                 signals["repeated"] = {"word": word, "times": n}
-    hype = _HYPE.search(t.joined)
+    hype = _HYPE.search(t.joined) if not t.vocab.isdisjoint(_HYPE_WORDS) else None
     if not signals:
         return Finding(0.3, {"hype": hype.group(0)}) if hype else None
     score = 0.9 if ("link" in signals or "contact" in signals) else 0.75
@@ -461,15 +474,30 @@ def spam(t: Text) -> Finding | None:
 
 # -- near-duplicates across senders --------------------------------------------------------------
 
-_SALTS = ((0x9E3779B1, 0x7F4A7C15), (0x85EBCA77, 0xC2B2AE3D), (0x27D4EB2F, 0x165667B1))
+#: Candidates looked at per band: the most recent ones (bounded work per message).
+_BAND_CANDIDATES = 8
+_SKETCH = 3
+
+
+def _band_keys(words: frozenset[str]) -> tuple[int, ...]:
+    """Pairs of the three smallest CRC-32s of the message's content words (a bottom-k sketch; CRC
+    is the same in every process, unlike ``hash``): two messages sharing most words share a pair."""
+    content = [w for w in words if len(w) >= 3 and w not in _STOPWORDS] or list(words)
+    low = sorted(zlib.crc32(w.encode()) for w in content)[:_SKETCH]
+    if len(low) < _SKETCH:
+        return (low[0] << 32,) if low else ()
+    a, b, c = low
+    # Pairs: a candidate must share two of the three (rare-ish, shared words alone say little).
+    return ((a << 32) | b, (a << 32) | c, (b << 32) | c)
 
 
 class NearDuplicates:
-    """Recent messages indexed by min-hash bands, to find the same text from other senders.
+    """Recent messages indexed by a bottom-k sketch, to find the same text from other senders.
 
-    Candidates share the smallest hash of their word set under one of three fixed (deterministic,
-    CRC-based) hash functions; a candidate counts when its Jaccard similarity is at least
-    ``similarity``. Memory is bounded by the window: entries older than ``window`` ticks go.
+    Candidates share two of the three smallest hashes of their content words with the message;
+    a candidate counts when its Jaccard similarity over all words is at least ``similarity``. At
+    most the 8 most recent candidates per key are compared (bounded work per message), and
+    memory is bounded by the window: entries older than ``window`` ticks go.
     """
 
     def __init__(self, window: int, similarity: float = 0.6, min_words: int = 6) -> None:
@@ -497,13 +525,12 @@ class NearDuplicates:
         words = frozenset(tokens)
         if len(tokens) < self.min_words or len(words) < 3:
             return None
-        hashes = [zlib.crc32(w.encode()) for w in words]
-        keys = tuple(min((h * a + c) & 0xFFFFFFFF for h in hashes) for a, c in _SALTS)
+        keys = _band_keys(words)
         seen: set[int] = set()
         others: set[Any] = set()
         best = 0.0
         for b, k in enumerate(keys):
-            for serial in self.bands.get((b, k), ()):
+            for serial in self.bands.get((b, k), ())[-_BAND_CANDIDATES:]:
                 if serial in seen:
                     continue
                 seen.add(serial)
@@ -532,10 +559,9 @@ class NearDuplicates:
         self.bands.clear()
         self._first = 0
         for t, s, w in rows:
-            words = list(w)
-            hashes = [zlib.crc32(x.encode()) for x in words]
-            keys = tuple(min((h * a + c) & 0xFFFFFFFF for h in hashes) for a, c in _SALTS)
+            words = frozenset(w)
+            keys = _band_keys(words)
             serial = len(self.recent)
-            self.recent.append((t, s, frozenset(words), keys))
+            self.recent.append((t, s, words, keys))
             for b, k in enumerate(keys):
                 self.bands.setdefault((b, k), []).append(serial)

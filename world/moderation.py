@@ -87,6 +87,21 @@ DETECTORS: dict[str, Callable[[Text], Finding | None]] = {
     "scam_request": detectors.scam,
     "spam": detectors.spam,
 }
+
+
+class _Findings(dict):
+    """Findings of one prepared text by detector kind, each computed on first read."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, kind: str) -> Finding | None:
+        f = self[kind] = DETECTORS[kind](self.text)
+        return f
+
+
+_NO_FINDINGS: dict[str, Finding | None] = {}
 _MESSAGE_KINDS = (
     "words",
     "patterns",
@@ -171,7 +186,7 @@ class Moderator:
         self.message_tally = [0, 0, 0, 0]
         self.counts: dict[str, int] = {}  # decisions per rule, this tick
         self.sanction_count = 0  # sanctions this tick
-        self._scored: dict[str, tuple[Text, dict[str, Finding | None]]] = {}  # this tick's texts
+        self._scored: dict[str, tuple[Text, _Findings]] = {}  # this tick's texts
         for dup in self._dups.values():
             dup.set_state([])
 
@@ -221,16 +236,13 @@ class Moderator:
         if self.violators:
             self.message_tally[0 if sender in self.violators else 1] += 1
 
-    def scores(self, text: str) -> tuple[Text, dict[str, Finding | None]]:
-        """The prepared text and each detector rule's finding (cached for the tick)."""
+    def scores(self, text: str) -> tuple[Text, _Findings]:
+        """The prepared text and its findings by detector kind, each computed when first read
+        (``found[kind]``) and cached for the tick."""
         hit = self._scored.get(text)
         if hit is None:
             t = detectors.prepare(text)
-            found: dict[str, Finding | None] = {}
-            for r in self.detector_rules:
-                if r.kind not in found:
-                    found[r.kind] = DETECTORS[r.kind](t)
-            hit = (t, found)
+            hit = (t, _Findings(t))
             if len(self._scored) < 4096:
                 self._scored[text] = hit
         return hit
@@ -254,14 +266,14 @@ class Moderator:
         if hostile_word is not None:
             hq = self._window(self.hostile, f"{sender}>{target}", tick)
         prepared: Text | None = None
-        found: dict[str, Finding | None] = {}
+        found: dict[str, Finding | None] = _NO_FINDINGS
         if self.detector_rules or self._dups:
             prepared, found = self.scores(text)
         dups = {rid: d.add(sender, tick, prepared.tokens) for rid, d in self._dups.items() if prepared}
         for r in self.message_rules:
             k = r.kind
             if k in DETECTORS:
-                f = found.get(k)
+                f = found[k]
                 if f is not None and f.score >= r.min_score:
                     return Decision(r, {"score": f.score, **f.evidence})
             elif k == "near_duplicate":
@@ -301,7 +313,7 @@ class Moderator:
         """Detector rules whose score is borderline for ``llm_rule``: rule id -> score."""
         out = {}
         for r in self.detector_rules:
-            f = found.get(r.kind)
+            f = found[r.kind]
             if f is not None and llm_rule.borderline <= f.score < r.min_score:
                 out[r.id] = f.score
         return out
@@ -313,7 +325,7 @@ class Moderator:
             if r.kind in ("harassment", "words") and self._vocab[r.id].find(text) is not None:
                 return True
             if r.kind in ("offensive", "threat"):
-                f = self.scores(text)[1].get(r.kind)
+                f = self.scores(text)[1][r.kind]
                 if f is not None and f.score >= r.min_score:
                     return True
         return False
