@@ -159,18 +159,18 @@ def test_excitement_is_not_spam(text):
 
 def test_near_duplicates_count_distinct_senders_within_the_window():
     nd = NearDuplicates(window=5)
-    ad = "fresh tools at the old mill bring coins ask for bram".split()
+    ad = ["fresh", "tools", "at", "the", "old", "mill", "bring", "coins", "ask", "for", "bram"]
     assert nd.add(1, 0, ad) is None
     assert nd.add(1, 1, ad) is None  # the same sender again: the repeat rule's business
     assert nd.add(2, 2, [*ad, "today"]).evidence["senders"] == 2
     assert nd.add(3, 3, ad).evidence["senders"] == 3
     assert nd.add(4, 20, ad) is None  # the window has passed
-    assert nd.add(5, 20, "good morning to you".split()) is None  # too short to be a copy
+    assert nd.add(5, 20, ["good", "morning", "to", "you"]) is None  # too short to be a copy
 
 
 def test_near_duplicate_state_round_trips():
     a = NearDuplicates(window=10)
-    ad = "fresh tools at the old mill bring coins ask for bram".split()
+    ad = ["fresh", "tools", "at", "the", "old", "mill", "bring", "coins", "ask", "for", "bram"]
     a.add(1, 0, ad)
     b = NearDuplicates(window=10)
     b.set_state(json.loads(json.dumps(a.get_state())))
