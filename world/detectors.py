@@ -340,7 +340,7 @@ _REQUEST = re.compile(
     r"\b(?:send|sending|give|giving|pay|paying|transfer|wire|hand(?: over)?|lend|loan|deposit|invest"
     r")(?: me| it| them| us)?(?: \w+){0,4}? (?:" + _GOODS + r")\b"
     r"|\b(?:send|give|transfer|wire|hand|lend|loan|pay)(?: \w+){0,3} to me\b"
-    r"|\b(?:pay|send) (?:a|the|your|my)(?: \w+){0,3} fee\b|\byou owe \d+\b|\bpay (?:now|up|me now)\b"
+    r"|\b(?:pay|send) (?:a|the|your|my)(?: \w+){0,3} fee\b|\byou owe \d+\b|\bpay (?:now|up|me now)\b|\bpay(?: me)? (?:upfront|in advance|first)\b"
     r"|\binvest (?:in|with)\b"
 )
 _LURES: dict[str, re.Pattern[str]] = {

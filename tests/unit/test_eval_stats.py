@@ -87,5 +87,5 @@ def test_paired_differences_subtract_the_first_setting_seed_by_seed() -> None:
     assert (r.baseline, r.setting, r.pairs) == ("off", "on", 3)
     assert r.mean_diff == pytest.approx(-25 / 3)
     diffs = [-8.0, -9.0, -8.0]
-    mean, low, high, _ = mean_ci(diffs)
+    _, low, high, _ = mean_ci(diffs)
     assert (r.ci_low, r.ci_high) == (pytest.approx(low), pytest.approx(high))
