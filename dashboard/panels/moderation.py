@@ -6,16 +6,16 @@ import streamlit as st
 
 from dashboard import live, queries
 from dashboard.panels import PanelContext
+from world.stats import DetectionScores
 
 __all__ = ["precision_recall", "render"]
 
 
 def precision_recall(counts: dict[str, int]) -> tuple[float | None, float | None]:
-    """Precision and recall of flagging against ground truth (None where undefined)."""
-    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    return precision, recall
+    """Precision and recall of flagging against ground truth (None where undefined), by the one
+    definition the world and the evaluation use (:class:`world.stats.DetectionScores`)."""
+    s = DetectionScores(counts["tp"], counts["fp"], counts["fn"])
+    return (None if s.precision != s.precision else s.precision), (None if s.recall != s.recall else s.recall)
 
 
 def render(ctx: PanelContext) -> None:
