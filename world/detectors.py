@@ -286,7 +286,7 @@ _VEILED = re.compile(
     r"|\bshame if (?:something|anything|your)|\bif something happened to"
     r"|\byou(?:'ll| will) (?:regret|be sorry|pay for)|\bmake (?:sure )?you (?:bleed|suffer|pay|regret|sorry)"
     r"|\byou won't (?:live|wake|walk|see)|\bwon't wake up|\bnever walk again"
-    r"|\byou(?:'re| are) (?:dead|finished|done for)|\bcoming for you|\bend up in the (?:river|ground|pond)"
+    r"|\byou(?:'re| are) (?:dead(?! (?:tired|serious|right|wrong|on|set|sure|certain))|done for)|\bcoming for you|\bend up in the (?:river|ground|pond)"
     r"|\byou(?:'ll| will) be (?:buried|dead|hurt)|\bwhile you still (?:have|can)|\bin pieces"
     r"|\bhappen to you|\bone way or another|\bcatch you alone|\bor else\b"
     r"|\byour \w+(?: \w+)? (?:might|could|would|will|may|goes|go) (?:catch fire|burn|go up in flames|up in flames"
