@@ -424,6 +424,7 @@ _HYPE_WORDS = _words(
     "free earn get limited act don't best lowest cheapest win buy everything exclusive discount"
     " discounts wholesale bulk huge special sale"
 )
+_COMMERCE = _words("buy sell selling sale cheap free deal deals price prices discount offer win cash coins best")
 _HYPE = re.compile(
     r"\b(?:free coins|earn coins|get rich|limited (?:time |slots|offer)|act now|don't miss|best (?:prices?|deals?|rates?)"
     r"|lowest prices?|cheapest|win big|buy \d+ get \d+|everything must go|exclusive deals?|discount codes?"
@@ -469,6 +470,13 @@ def spam(t: Text) -> Finding | None:
         score = max(score, 0.9)
     if len(signals) >= 2:
         score = max(score, 0.9)
+    elif "caps" in signals:
+        # Shouting alone is not spam (a garbled line of the model can be all capitals); shouting
+        # about buying and selling is.
+        selling = sorted(t.vocab & _COMMERCE)
+        if selling:
+            signals["selling"] = selling[:3]
+        score = 0.85 if selling else 0.6
     return Finding(score, signals)
 
 

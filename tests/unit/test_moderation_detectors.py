@@ -149,6 +149,13 @@ def test_spam_signals(text, signal):
     assert f.score >= 0.7 and signal in f.evidence
 
 
+def test_shouting_without_selling_is_borderline_not_spam():
+    # A garbled all-capitals line from the model in the real town.
+    f = spam(prepare("(XLEMANE, FELLOC - SUGARBREAKFISHER'S CONVERSATION WITH HALAYAHI - 2"))
+    assert f.score < 0.7 and "caps" in f.evidence
+    assert spam(prepare("EVERYONE COME TO MY STALL, CHEAP TOOLS")).score >= 0.7
+
+
 @pytest.mark.parametrize(
     "text", ["Wow!! The bridge is done!", "HELP! My cart tipped over.", "Send me a message later."]
 )
