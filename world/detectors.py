@@ -424,7 +424,9 @@ _HYPE_WORDS = _words(
     "free earn get limited act don't best lowest cheapest win buy everything exclusive discount"
     " discounts wholesale bulk huge special sale"
 )
-_COMMERCE = _words("buy sell selling sale cheap free deal deals price prices discount offer win cash coins best")
+_COMMERCE = _words(
+    "buy sell selling sale cheap free deal deals price prices discount offer win cash coins best"
+)
 _HYPE = re.compile(
     r"\b(?:free coins|earn coins|get rich|limited (?:time |slots|offer)|act now|don't miss|best (?:prices?|deals?|rates?)"
     r"|lowest prices?|cheapest|win big|buy \d+ get \d+|everything must go|exclusive deals?|discount codes?"
