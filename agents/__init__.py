@@ -1,6 +1,6 @@
 """Avatars: personas, memory, needs-driven policies (LLM and rule-based) and their prompts.
 
-Imports ``world`` types and the LLM protocol only; never Ray, never torch.
+Speaks the language-model protocol it owns (:mod:`agents.lm`); imports ``world`` only, never Ray or torch.
 """
 
 from agents.avatar import Avatar

@@ -44,7 +44,7 @@ class Avatar(mesa.Agent):
     @property
     def avatar_id(self) -> int:
         """The id the world, the event store and the prompts use (Mesa's ``unique_id``)."""
-        return self.unique_id
+        return int(self.unique_id)
 
     @property
     def name(self) -> str:

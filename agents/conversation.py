@@ -10,6 +10,7 @@ each participant remembers a short summary of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.prompts import GOODBYE
 
@@ -39,7 +40,7 @@ class Conversation:
         where = f" at {self.place}" if self.place else ""
         return f"Talked with {', '.join(others) or 'nobody'}{where} (ticks {self.started}-{self.last_tick}): {said}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for checkpoints."""
         return {
             "id": self.id,
@@ -52,7 +53,7 @@ class Conversation:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Conversation:
+    def from_dict(cls, d: dict[str, Any]) -> Conversation:
         """Inverse of :meth:`to_dict`."""
         return cls(
             id=int(d["id"]),
@@ -124,11 +125,11 @@ class ConversationBook:
         conv.ended = True
         self._active.pop(conv.id, None)
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         """JSON-safe state for checkpoints."""
         return {"next_id": self._next_id, "active": [c.to_dict() for c in self._active.values()]}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output."""
         self._next_id = int(state["next_id"])
         self._active = {}

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents.conversation import Conversation
+from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
-from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
-from sim.llm.seeding import request_seed
 from world.types import Action, Observation, ProjectView
 
 if TYPE_CHECKING:
@@ -138,6 +137,7 @@ class LLMPolicy:
             answer_prefix=ANSWER_PREFIX,
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "choose"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:choose",
+            route=avatar.avatar_id,
         )
         return PendingChoice(request, tuple(options), self.sample)
 
@@ -219,6 +219,7 @@ class LLMPolicy:
             stop=("\n",),
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "say"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:say",
+            route=avatar.avatar_id,
         )
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Memory", "MemoryItem", "estimate_tokens", "keywords"]
 
@@ -133,7 +134,7 @@ class MemoryItem:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> MemoryItem:
+    def from_dict(cls, data: dict[str, Any]) -> MemoryItem:
         """Inverse of :meth:`to_dict`."""
         text = str(data["text"])
         return cls(
@@ -245,7 +246,7 @@ class Memory:
             "items": [m.to_dict() for m in self._items],
         }
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`get_state`."""
         self.capacity_tokens = int(state["capacity_tokens"])
         self.decay = float(state["decay"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = ["DEFAULT_TEMPLATES", "Persona", "PersonaTemplates", "generate_persona"]
 
@@ -34,7 +35,7 @@ class PersonaTemplates:
     role_goals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, object] | None) -> PersonaTemplates:
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> PersonaTemplates:
         """Overlay a scenario's ``persona`` mapping (any subset of the fields) on the defaults."""
         if not data:
             return DEFAULT_TEMPLATES
@@ -43,9 +44,9 @@ class PersonaTemplates:
             if key not in base:
                 raise ValueError(f"persona.{key}: unknown template field")
             if key in ("role_occupations", "role_goals"):
-                base[key] = {str(k): tuple(v) for k, v in dict(value).items()}  # type: ignore[call-overload]
+                base[key] = {str(k): tuple(v) for k, v in dict(value).items()}
             else:
-                base[key] = tuple(value)  # type: ignore[arg-type]
+                base[key] = tuple(value)
         for key in ("first_names", "last_names", "occupations", "traits", "goals", "values"):
             if not base[key]:
                 raise ValueError(f"persona.{key}: must not be empty")
@@ -129,15 +130,15 @@ class Persona:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Persona:
+    def from_dict(cls, data: Mapping[str, Any]) -> Persona:
         """Inverse of :meth:`to_dict`."""
         return cls(
             name=str(data["name"]),
-            age=int(data["age"]),  # type: ignore[call-overload]
+            age=int(data["age"]),
             occupation=str(data["occupation"]),
-            traits=tuple(data["traits"]),  # type: ignore[arg-type]
-            goals=tuple(data["goals"]),  # type: ignore[arg-type]
-            values=tuple(data["values"]),  # type: ignore[arg-type]
+            traits=tuple(data["traits"]),
+            goals=tuple(data["goals"]),
+            values=tuple(data["values"]),
         )
 
 

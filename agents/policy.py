@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from sim.llm.protocol import Choice, ChooseRequest
+from agents.lm import Choice, ChooseRequest
 from world.types import Action, Observation
 
 if TYPE_CHECKING:

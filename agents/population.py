@@ -16,10 +16,13 @@ from typing import Any
 
 from agents.persona import DEFAULT_TEMPLATES, Persona, PersonaTemplates, generate_persona
 from agents.rules import RULE_POLICIES
+from world.moderation import VIOLATOR_POLICIES
 
-__all__ = ["Slot", "agent_state_every", "persona_templates", "plan_population"]
+__all__ = ["POLICIES", "Slot", "agent_state_every", "persona_templates", "plan_population"]
 
-_VIOLATORS = ("spammer", "scammer", "harasser")
+#: Every policy a role may name: ``llm`` (needs a language model) and the rule policies. The one list:
+#: the config validates a role's ``policy`` against it.
+POLICIES: tuple[str, ...] = ("llm", *RULE_POLICIES)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ def persona_templates(cfg_templates: Any | None) -> PersonaTemplates:
 def _llm_counts(counts: Mapping[str, int], policies: Mapping[str, str], share: float) -> dict[str, int]:
     """How many of each ordinary role's avatars use the LLM policy (largest remainder, exact total)."""
     eligible = [
-        r for r, n in counts.items() if n > 0 and policies[r] not in _VIOLATORS and policies[r] != "llm"
+        r
+        for r, n in counts.items()
+        if n > 0 and policies[r] not in VIOLATOR_POLICIES and policies[r] != "llm"
     ]
     total = round(share * sum(counts[r] for r in eligible))
     if total <= 0 or not eligible:
@@ -84,7 +89,7 @@ def plan_population(
     for role in roles:
         n = counts.get(role.name, 0)
         own = role.policy
-        if own != "llm" and own not in RULE_POLICIES:
+        if own not in POLICIES:
             raise ValueError(f"population.roles.{role.name}.policy: unknown policy {role.policy!r}")
         n_llm = llm.get(role.name, 0)
         for i in range(n):

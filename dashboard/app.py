@@ -23,7 +23,7 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import queries  # noqa: E402
+from dashboard import queries, text  # noqa: E402
 from dashboard.panels import PANELS, snapshot_context  # noqa: E402
 from sim.errors import UserError  # noqa: E402
 
@@ -57,10 +57,17 @@ def _no_runs(runs_dir: Path) -> None:
     st.title("mesaverse")
     where = "does not exist yet" if not runs_dir.exists() else "has no runs yet"
     st.info(
-        f"The runs folder `{runs_dir}` {where}. Start a simulation in another terminal:\n\n"
+        f"The runs folder {where}. Start a simulation in another terminal:\n\n"
         "```\nmesaverse run configs/town.yaml\n```\n\n"
-        f"then reload this page (or serve another folder: `mesaverse dashboard --runs DIR`)."
+        "then reload this page (or serve another folder: `mesaverse dashboard --runs DIR`)."
     )
+    st.text(f"runs folder: {runs_dir}")
+
+
+def _cannot_read(message: str, detail: object) -> None:
+    """An error box with a fixed message; the detail (paths, run ids, SQLite's words) below it as text."""
+    st.error(message)
+    st.text(str(detail))
 
 
 def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live: bool) -> None:
@@ -68,7 +75,7 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
     try:
         conn = queries.open_store(run.path)
     except UserError as exc:
-        st.error(f"Cannot read this run: {exc}")
+        _cannot_read("Cannot read this run.", exc)
         return
     try:
         ctx = snapshot_context(conn, run, live=live, replay_tick=replay_tick, state=st.session_state)
@@ -81,13 +88,22 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
             return
         status, last_tick = conn.execute("SELECT status, last_tick FROM runs").fetchone()
         mode = "live" if live else "replay"
-        st.caption(
-            f"**{run.run_id}** · {run.scenario} · seed {run.seed} · {status} · {mode} at tick **{ctx.tick}**"
-            f" of {last_tick} · {ctx.upto_id:,} events"
+        text.caption(
+            text.html(
+                "<b>{}</b> · {} · seed {} · {} · {} at tick <b>{}</b> of {} · {} events",
+                run.run_id,
+                run.scenario,
+                run.seed,
+                status,
+                mode,
+                ctx.tick,
+                last_tick,
+                f"{ctx.upto_id:,}",
+            )
         )
         PANELS[panel](ctx)
     except sqlite3.DatabaseError as exc:
-        st.error(f"Cannot read this run: {run.path}: {exc}")
+        _cannot_read("Cannot read this run.", f"{run.path}: {exc}")
     finally:
         conn.close()
 
@@ -110,7 +126,7 @@ def main() -> None:
     if side.button("Refresh run list"):
         st.rerun()
     if run.error:
-        st.error(f"Cannot read run {run.run_id}: {run.error}")
+        _cannot_read("Cannot read this run.", run.error)
         return
 
     modes = ["Live", "Replay"] if run.live else ["Replay"]
@@ -128,7 +144,7 @@ def main() -> None:
             finally:
                 conn.close()
         except (UserError, sqlite3.DatabaseError) as exc:
-            st.error(f"Cannot read this run: {exc}")
+            _cannot_read("Cannot read this run.", exc)
             return
         if first is not None and last is not None and last > first:
             replay_tick = side.slider("Tick", first, last, value=last, key=f"tick:{run.path}")

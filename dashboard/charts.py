@@ -1,24 +1,14 @@
-"""Small Altair helpers shared by the panels, and the markdown escaping for user-made text."""
+"""Small Altair helpers shared by the panels (run text on the page: dashboard/text.py)."""
 
 from __future__ import annotations
-
-import re
 
 import altair as alt
 import pandas as pd
 
-__all__ = ["escape_md", "histogram", "line_chart"]
-
-# Streamlit's markdown would turn avatars' speech into formatting, LaTeX ($) or emoji (:x:): escape it.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~<>:])")
+__all__ = ["histogram", "line_chart"]
 
 # 10,000 avatars are more rows than Altair's default limit of 5,000; the data goes to the browser anyway.
 alt.data_transformers.disable_max_rows()
-
-
-def escape_md(text: object) -> str:
-    """``text`` as literal characters inside Streamlit markdown (one line: newlines become spaces)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def line_chart(frame: pd.DataFrame, *, title: str, y_title: str = "value", height: int = 220) -> alt.Chart:

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import UserError
-from sim.store import connect_readonly
+from sim.store import connect_readonly, moderation_scores
 
 __all__ = [
     "SOCIAL_KINDS",
@@ -421,19 +421,13 @@ def moderation_confusion(
 ) -> dict[str, int]:
     """Counts over messages whose ground truth is known (``say`` data ``violation`` set).
 
-    ``{"labelled", "tp", "fp", "fn"}``: flagged and a violation, flagged but clean, a missed violation.
+    ``{"labelled", "tp", "fp", "fn"}``: flagged and a violation, flagged but clean, a missed violation,
+    from the store's :func:`~sim.store.moderation_scores` (the one per-message definition).
     Additive over id ranges, so a live panel adds each refresh's counts to the last.
     """
-    upto = event_count(conn) if upto_id is None else upto_id
-    row = conn.execute(
-        "SELECT COUNT(*), SUM(f AND v), SUM(f AND NOT v), SUM(v AND NOT f) FROM ("
-        " SELECT (COALESCE(json_extract(data_json, '$.flagged'), 0) OR json_extract(data_json, '$.rule') IS NOT NULL) AS f,"
-        " json_extract(data_json, '$.violation') AS v"
-        " FROM events WHERE kind = 'say' AND id > ? AND id <= ?) WHERE v IS NOT NULL",
-        (after_id, upto),
-    ).fetchone()
-    labelled, tp, fp, fn = (int(x or 0) for x in row)
-    return {"labelled": labelled, "tp": tp, "fp": fp, "fn": fn}
+    s = moderation_scores(conn, after_id=after_id, upto_id=upto_id)
+    labelled = s.true_pos + s.false_pos + s.false_neg + s.true_neg
+    return {"labelled": labelled, "tp": s.true_pos, "fp": s.false_pos, "fn": s.false_neg}
 
 
 # -- projects --------------------------------------------------------------------------------------

@@ -15,7 +15,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["checkpoint_path", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "checkpoint_files",
+    "checkpoint_path",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "newest_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 _NAME = re.compile(r"^tick-(\d{8})\.json$")
 KEEP = 3  # older checkpoints are deleted; a few are kept in case the newest is unreadable
@@ -54,6 +63,42 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
             continue  # cannot happen with atomic writes, but a damaged disk should not stop a resume
         return path
     return None
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be what :func:`save_checkpoint` wrote (damaged or edited)."""
+
+
+def checkpoint_files(folder: str | Path) -> list[Path]:
+    """Every checkpoint file in ``folder``, oldest first (by the tick in the name)."""
+    return [checkpoint_path(folder, t) for t in sorted(_ticks(Path(folder)))]
+
+
+def newest_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint of the highest tick in ``folder``, readable or not (None when there is none)."""
+    files = checkpoint_files(folder)
+    return files[-1] if files else None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint, checked for its shape: a JSON object whose ``tick`` is the one in its name.
+
+    Raises :class:`CheckpointError` with a short reason. Whether its content fits the run is checked by
+    restoring it (``MetaverseModel.set_state``).
+    """
+    path = Path(path)
+    try:
+        state = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise CheckpointError(f"unreadable checkpoint ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError):
+        raise CheckpointError("not a valid checkpoint (damaged JSON)") from None
+    match = _NAME.match(path.name)
+    if not isinstance(state, dict) or type(state.get("tick")) is not int:
+        raise CheckpointError("not a valid checkpoint (no tick)")
+    if match is not None and int(match.group(1)) != state["tick"]:
+        raise CheckpointError(f"not a valid checkpoint (it holds tick {state['tick']}, its name another)")
+    return state
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -7,15 +7,16 @@ imported lazily so that ``mesaverse validate`` does not pay for torch or Ray. A
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sim.errors import UserError
+from sim.errors import UserError, one_line
 
-__all__ = ["app", "main"]
+__all__ = ["app", "invoke", "main"]
 
 app = typer.Typer(
     add_completion=False,
@@ -72,11 +73,15 @@ def resume(
     ray_address: Annotated[
         str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
     ] = None,
+    from_scratch: Annotated[
+        bool,
+        typer.Option(help="Delete the run's ticks and checkpoints and run it again from tick 0."),
+    ] = False,
 ) -> None:
-    """Continue a killed or interrupted run from its last checkpoint."""
+    """Continue a killed or interrupted run from its newest checkpoint (docs/simulation.md: the rules)."""
     from sim.runner import resume_command
 
-    resume_command(run_dir, ticks=ticks, ray_address=ray_address)
+    resume_command(run_dir, ticks=ticks, ray_address=ray_address, from_scratch=from_scratch)
 
 
 @app.command()
@@ -206,7 +211,7 @@ def bench_dashboard(
     events: Annotated[int, typer.Option(help="Events in the synthetic store.")] = 1_000_000,
 ) -> None:
     """Dashboard: time a live refresh on a large event store."""
-    from dashboard.bench import bench_dashboard_command
+    from sim.bench.dashboard import bench_dashboard_command
 
     bench_dashboard_command(json_path=json_path, events=events)
 
@@ -234,24 +239,46 @@ def bench_moderation(
     bench_moderation_command(json_path=json_path, messages=messages, config=config)
 
 
-def main() -> None:
-    """Console entry point: user mistakes exit 2 with one line, never a traceback."""
+def invoke(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return its exit status (tests call this in-process).
+
+    A user mistake is ONE line on stderr, ``error: <file, field or flag>: <what is wrong>``, status 2.
+    """
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="mesaverse")
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
+        return 2
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``mesaverse moderate f | head``): not an error of ours, and no traceback.
+        _silence_stdout()
+        return 141
     except Exception as exc:
         # Usage errors (unknown flag, bad value) from Typer's click: one line, exit 2.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code if exc.exit_code else 2)
+            message = one_line(exc.format_message())
+            if message:  # no_args_is_help has printed the help already
+                typer.echo(f"error: {message}", err=True)
+            return exc.exit_code if exc.exit_code else 2
         raise
+    return 0
+
+
+def _silence_stdout() -> None:
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def main() -> None:
+    """Console entry point: user mistakes exit 2 with one line, never a traceback."""
+    sys.exit(invoke(sys.argv[1:]))
 
 
 if __name__ == "__main__":

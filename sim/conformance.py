@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 from world.actions import ACTION_KINDS
 from world.types import EVENT_KINDS, Action
 

@@ -29,15 +29,16 @@ from mesa.datacollection import DataCollector
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
+from agents.lm import LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
 from agents.population import agent_state_every, persona_templates, plan_population
 from agents.rules import make_rule_policy
 from sim.config import ScenarioConfig, load_scenario, role_counts
-from sim.llm.protocol import LanguageModel
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
 from world import World
+from world.moderation import VIOLATOR_POLICIES
 from world.types import Action, Event, Observation
 
 __all__ = ["MetaverseModel", "TickRecord", "needs_llm"]
@@ -73,9 +74,7 @@ def needs_llm(cfg: ScenarioConfig) -> bool:
     if any(counts.get(n, 0) > 0 and r.policy == "llm" for n, r in roles.items()):
         return True
     if cfg.population.llm_share > 0:
-        ordinary = sum(
-            counts.get(n, 0) for n, r in roles.items() if r.policy not in ("spammer", "scammer", "harasser")
-        )
+        ordinary = sum(counts.get(n, 0) for n, r in roles.items() if r.policy not in VIOLATOR_POLICIES)
         if round(cfg.population.llm_share * ordinary) > 0:
             return True
     return cfg.moderation.enabled and any(rule.kind == "llm" for rule in cfg.moderation.rules)
@@ -126,10 +125,11 @@ class MetaverseModel(mesa.Model):
         # The world draws from its own stream, seeded from ours: policies and world never
         # interleave draws, and both states go into checkpoints.
         self.world_rng = random.Random(self.random.getrandbits(64))
-        self.world = World(cfg, self.world_rng, judge=moderation_judge(llm) if llm is not None else None)
+        self.meter = LLMMeter()
+        judge = moderation_judge(llm, self.meter) if llm is not None else None
+        self.world = World(cfg, self.world_rng, judge=judge)
         self.currency = cfg.economy.currency
         self.conversations = ConversationBook(max_turns=max(1, cfg.llm.conversation_turns))
-        self.meter = LLMMeter()
         self._build_population(cfg)
         self.state_every = agent_state_every(len(self.avatars))
         self.last_events: list[Event] = []
@@ -179,10 +179,19 @@ class MetaverseModel(mesa.Model):
         shared: dict[str, Any] = {"llm": llm_policy}  # one policy object per policy name
         policies = []
         memories: list[Memory | None] = []
-        for slot in slots:
+        roles = {r.name: r for r in pop.roles}
+        # An LLM avatar whose answer does not come in time acts by its role's rule policy.
+        fallback_of: dict[int, Any] = {}
+        for i, slot in enumerate(slots):
             if slot.policy not in shared:
                 shared[slot.policy] = make_rule_policy(slot.policy)
             policies.append(shared[slot.policy])
+            if slot.policy == "llm":
+                rule = roles[slot.role].policy if slot.role in roles else "idle"
+                rule = "idle" if rule == "llm" else rule
+                if rule not in shared:
+                    shared[rule] = make_rule_policy(rule)
+                fallback_of[i] = shared[rule]
             memories.append(
                 Memory(capacity_tokens=2 * llm_cfg.context_tokens) if slot.policy == "llm" else None
             )
@@ -198,6 +207,10 @@ class MetaverseModel(mesa.Model):
         self.avatars: list[Avatar] = sorted(self.agents, key=lambda a: a.unique_id)
         self.avatar_ids: list[int] = [a.unique_id for a in self.avatars]
         self.llm_avatars: dict[int, Avatar] = {a.unique_id: a for a in self.avatars if a.policy.uses_llm}
+        # create_agents made them in the slots' order, so slot i is self.avatars[i].
+        self.fallback_policies: dict[int, Any] = {
+            self.avatars[i].unique_id: p for i, p in fallback_of.items()
+        }
         for a in self.avatars:
             self.world.add_avatar(a.unique_id, a.name, role=a.role)
         # One register of names: the world's (it labels options and observations with them).
@@ -229,12 +242,15 @@ class MetaverseModel(mesa.Model):
         observations: dict[int, Observation] = {}
         options: dict[int, tuple[Action, ...]] = {}
         actions, pending = self._decide(ctx, observations, options)
+        fallbacks: list[Event] = []
         if pending:
-            actions += self._choose(pending)
-        actions = self._speak(actions, ctx, observations)
+            actions += self._choose(pending, ctx, observations, options, fallbacks)
+        actions = self._speak(actions, ctx, observations, options, fallbacks)
         self.random.shuffle(actions)
-        events = world.resolve(actions)
+        events = fallbacks + world.resolve(actions)
         events += world.end_tick()
+        self.meter.usage.ticks += 1
+        self.meter.usage.avatar_ticks += len(self.llm_avatars)
         says = [e for e in events if e.kind == "say"]
         talked = self._follow_conversations(says, tick)
         self._remember(events, tick)
@@ -302,19 +318,79 @@ class MetaverseModel(mesa.Model):
                 runs.append((a.policy, [a]))
         return runs
 
-    def _choose(self, pending: list[tuple[Avatar, PendingChoice]]) -> list[Action]:
-        """All of the tick's choices in one call; each answer maps back to an offered action."""
+    def _choose(
+        self,
+        pending: list[tuple[Avatar, PendingChoice]],
+        ctx: TickContext,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        fallbacks: list[Event],
+    ) -> list[Action]:
+        """All of the tick's choices in one call; each answer maps back to an offered action
+        (an avatar whose answer did not come acts by its rule policy: an ``llm_fallback`` event)."""
         assert self.llm is not None
         started = self.meter.start()
         choices = self.llm.choose([p.request for _, p in pending])
         self.meter.record_choices(started, choices)
-        return [p.pick(c) for (_, p), c in zip(pending, choices, strict=True)]
+        out: list[Action] = []
+        for (avatar, p), c in zip(pending, choices, strict=True):
+            if c.error:
+                action = self._fall_back(avatar, "choose", c.error, observations, options, ctx, fallbacks)
+            else:
+                action = p.pick(c)
+            if action is not None:
+                out.append(action)
+        return out
+
+    def _fall_back(
+        self,
+        avatar: Avatar,
+        phase: str,
+        reason: str,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        ctx: TickContext,
+        fallbacks: list[Event],
+        exclude: str = "",
+    ) -> Action | None:
+        """The rule policy's action for an LLM avatar the model did not answer in time."""
+        aid = avatar.unique_id
+        obs = observations.get(aid)
+        opts = [o for o in options.get(aid, ()) if o.kind != exclude]
+        policy = self.fallback_policies.get(aid)
+        decision = policy.decide(avatar, obs, opts, ctx) if policy is not None else None
+        action = decision if isinstance(decision, Action) else None
+        if exclude and action is not None and action.kind == exclude:
+            action = None
+        self.meter.usage.fallbacks += 1
+        fallbacks.append(
+            Event(
+                ctx.tick,
+                "llm_fallback",
+                aid,
+                None,
+                obs.place if obs is not None else None,
+                reason,
+                {
+                    "phase": phase,
+                    "reason": reason,
+                    "action": action.as_dict() if action is not None else None,
+                },
+            )
+        )
+        return action
 
     def _speak(
-        self, actions: list[Action], ctx: TickContext, observations: dict[int, Observation]
+        self,
+        actions: list[Action],
+        ctx: TickContext,
+        observations: dict[int, Observation],
+        options: dict[int, tuple[Action, ...]],
+        fallbacks: list[Event],
     ) -> list[Action]:
         """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call (each from
-        the observation its speaker decided on)."""
+        the observation its speaker decided on). A speaker whose text did not come acts by its
+        rule policy instead, among its options other than talking."""
         todo = [
             (i, a)
             for i, a in enumerate(actions)
@@ -326,17 +402,25 @@ class MetaverseModel(mesa.Model):
         requests = []
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
+            policy = avatar.policy
+            assert isinstance(policy, LLMPolicy)  # only LLM avatars' speech is generated
             obs = observations[a.actor]
             conv = self.conversations.find(a.actor, a.target, obs.place)
             left = self.conversations.turns_left(a.actor, a.target, obs.place)
-            requests.append(avatar.policy.speech_request(avatar, a, obs, ctx, conv, left))
+            requests.append(policy.speech_request(avatar, a, obs, ctx, conv, left))
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
-        actions = list(actions)
+        spoken: list[Action | None] = list(actions)
         for (i, a), c in zip(todo, completions, strict=True):
-            actions[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
-        return actions
+            if c.error:
+                avatar = self.llm_avatars[a.actor]
+                spoken[i] = self._fall_back(
+                    avatar, "speech", c.error, observations, options, ctx, fallbacks, exclude="say"
+                )
+            else:
+                spoken[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
+        return [a for a in spoken if a is not None]
 
     # -- after the tick --------------------------------------------------------------------------------
 
@@ -371,7 +455,7 @@ class MetaverseModel(mesa.Model):
         for e in events:
             for who in {e.actor, e.target}:
                 avatar = self.llm_avatars.get(who) if who is not None else None
-                if avatar is None:
+                if avatar is None or who is None:
                     continue
                 importance = _IMPORTANCE.get(e.kind, 3) + (1 if e.target == who and e.kind == "say" else 0)
                 avatar.remember(tick, _describe(e, names, who), importance)
@@ -413,6 +497,7 @@ class MetaverseModel(mesa.Model):
             "world": self.world.get_state(),
             "conversations": self.conversations.get_state(),
             "avatars": [a.get_state() for a in self.avatars if a.memory is not None],
+            "usage": self.meter.usage.get_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -433,6 +518,7 @@ class MetaverseModel(mesa.Model):
         by_id = {a.unique_id: a for a in self.avatars}
         for s in state["avatars"]:
             by_id[int(s["id"])].set_state(s)
+        self.meter.usage.set_state(state.get("usage", {}))
         self.running = self.world.tick < self.ticks
 
 
@@ -465,7 +551,8 @@ def _describe(e: Event, names: dict[int, str], me: int) -> str:
         return f'{actor} said{to}: "{e.text[:160]}"'
     if e.kind == "trade":
         d = e.data
-        return f"Trade: {names.get(d.get('buyer'), 'someone')} bought {d.get('qty')} {d.get('item')} from {names.get(d.get('seller'), 'someone')} at {d.get('price')}"
+        buyer, seller = names.get(d.get("buyer", -1), "someone"), names.get(d.get("seller", -1), "someone")
+        return f"Trade: {buyer} bought {d.get('qty')} {d.get('item')} from {seller} at {d.get('price')}"
     if e.kind == "invalid_action":
         return f"{actor} tried something not allowed: {e.data.get('reason', '')}"
     text = f" ({e.text[:120]})" if e.text else ""

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.llm.protocol import ChooseRequest, LanguageModel, Message
+from agents.lm import ChooseRequest, LanguageModel, Message
+from sim.metrics import LLMMeter
 from world.moderation import Judge
 
 __all__ = ["moderation_judge"]
 
 
-def moderation_judge(llm: LanguageModel) -> Judge:
-    """A :data:`~world.moderation.Judge` that asks ``llm``."""
+def moderation_judge(llm: LanguageModel, meter: LLMMeter | None = None) -> Judge:
+    """A :data:`~world.moderation.Judge` that asks ``llm`` (its calls counted by ``meter``, phase
+    "moderation"). A message whose answer did not come is judged None (no opinion)."""
 
     def judge(question: str, texts: Sequence[str], seed: int) -> list[float | None]:
         requests = [
@@ -29,6 +31,10 @@ def moderation_judge(llm: LanguageModel) -> Judge:
             )
             for i, text in enumerate(texts)
         ]
-        return [float(c.probs[0]) if c.probs else None for c in llm.choose(requests)]
+        started = meter.start() if meter is not None else 0.0
+        answers = llm.choose(requests)
+        if meter is not None:
+            meter.record_choices(started, answers, phase="moderation")
+        return [float(c.probs[0]) if c.probs and not c.error else None for c in answers]
 
     return judge

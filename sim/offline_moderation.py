@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sim.config import load_scenario
-from sim.errors import UserError, open_user_file
+from sim.errors import UserError, iter_user_lines
 from world.moderation import Moderator
 from world.stats import DetectionScores, detection_scores
 
@@ -66,12 +66,16 @@ def _parse(line: str, path: Path, lineno: int) -> dict[str, Any]:
         msg = json.loads(line)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: line {lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(f"{path}: line {lineno}: JSON nested too deeply") from None
     if not isinstance(msg, dict):
         raise UserError(f"{path}: line {lineno}: expected a JSON object")
     if not isinstance(msg.get("text"), str):
         raise UserError(f"{path}: line {lineno}: text: must be a string")
     if "sender" not in msg or isinstance(msg["sender"], bool | dict | list) or msg["sender"] is None:
         raise UserError(f"{path}: line {lineno}: sender: required (a name or an id)")
+    if isinstance(msg.get("target"), bool | dict | list):
+        raise UserError(f"{path}: line {lineno}: target: must be a name, an id or null")
     tick = msg.get("tick")
     if tick is not None and (type(tick) is not int or tick < 0):
         raise UserError(f"{path}: line {lineno}: tick: must be a whole number >= 0")
@@ -155,8 +159,9 @@ def moderate_command(
     cfg = load_scenario(config)
     path = Path(file)
     scored: list[tuple[dict[str, Any], dict[str, Any]]] | None = [] if evaluate else None
-    with open_user_file(path) as fh:
-        moderate_lines(fh, Moderator(cfg.moderation), path, None if evaluate else sys.stdout, scored)
+    # Streamed line by line, each checked for UTF-8: a binary file stops at its first bad line.
+    lines = (text for _, text in iter_user_lines(path))
+    moderate_lines(lines, Moderator(cfg.moderation), path, None if evaluate else sys.stdout, scored)
     if scored is not None:
         if not any(_label(m) is not None for m, _ in scored):
             raise UserError(f"{path}: --eval needs a boolean label on the lines (true: harmful)")

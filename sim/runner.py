@@ -15,6 +15,8 @@ stdout is a terminal.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import sys
 import time
@@ -23,11 +25,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sim.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sim.checkpoint import save_checkpoint
 from sim.config import ScenarioConfig, dump_yaml, load_scenario
-from sim.errors import UserError
+from sim.errors import UserError, one_line
 
-__all__ = ["resume_command", "run_command", "run_loop", "start_llm"]
+__all__ = ["check_out", "resume_command", "run_command", "run_loop", "start_llm"]
+
+
+#: The flags of ``run`` that set a config field: an error in that field names the flag.
+_RUN_FLAGS = (
+    ("--ticks", "run.ticks"),
+    ("--seed", "run.seed"),
+    ("--replicas", "llm.replicas"),
+    ("--device", "llm.device"),
+    ("--model", "llm.model"),
+)
 
 
 def run_command(
@@ -42,57 +54,238 @@ def run_command(
     model: str | None = None,
     ray_address: str | None = None,
 ) -> Path:
-    """Run a scenario into a new run folder; prints the folder as the last line of stdout."""
-    if ticks is not None and ticks < 0:
-        raise UserError(f"--ticks: must be >= 0, got {ticks}")
-    extra = list(overrides)
-    if ticks is not None:
-        extra.append(f"run.ticks={ticks}")
-    if seed is not None:
-        extra.append(f"run.seed={seed}")
-    if replicas is not None:
-        extra.append(f"llm.replicas={replicas}")
-    if device is not None:
-        extra.append(f"llm.device={device}")
-    if model is not None:
-        extra.append(f"llm.model={model}")
-    cfg = load_scenario(config, extra)
-    _check_model(cfg, config)  # before anything is written: a typo leaves no run folder behind
-    run_dir = _new_run_dir(Path(out), cfg)
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
-    from sim.store import EventStore
+    """Run a scenario into a new run folder; prints the folder as the last line of stdout.
 
-    store = EventStore.create(
-        run_dir / "events.db",
-        run_id=run_dir.name,
-        scenario=cfg.name,
-        seed=cfg.run.seed,
-        config=cfg.model_dump(mode="json"),
-    )
-    _execute(cfg, run_dir, store, state=None, ray_address=ray_address)
+    Everything a user can get wrong is checked before the folder exists: the config, the model name,
+    ``--out``, and the pool (a ``device: cuda`` without a GPU). The folder is then made with its
+    ``config.yaml`` and event store together, or not at all.
+    """
+    from sim.model import needs_llm
+
+    values = {"--ticks": ticks, "--seed": seed, "--replicas": replicas, "--device": device, "--model": model}
+    extra = list(overrides)
+    flags = {}
+    for flag, key in _RUN_FLAGS:
+        if values[flag] is not None:
+            extra.append(f"{key}={values[flag]}")
+            flags[key] = flag
+    cfg = load_scenario(config, extra, flags)
+    _check_model(cfg, config)  # before anything is written: a typo leaves no run folder behind
+    out = Path(out)
+    check_out(out)
+    pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
+    try:
+        run_dir, store = _make_run_folder(out, cfg)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown()
+        raise
+    _execute(cfg, run_dir, store, state=None, pool=pool)
     print(run_dir)
     return run_dir
 
 
-def resume_command(run_dir: str | Path, *, ticks: int | None = None, ray_address: str | None = None) -> Path:
-    """Continue a killed or interrupted run from its last checkpoint, in the same folder."""
+def resume_command(
+    run_dir: str | Path,
+    *,
+    ticks: int | None = None,
+    ray_address: str | None = None,
+    from_scratch: bool = False,
+) -> Path:
+    """Continue a killed or interrupted run from its newest checkpoint, in the same folder.
+
+    The rules (docs/simulation.md): one writer at a time (the run's writer lock); the folder's
+    ``config.yaml`` must still be the config the run started with; only the ticks after the newest
+    checkpoint are dropped (a killed run may have written part of them) and they are run again; with
+    no usable checkpoint nothing is deleted unless ``from_scratch``. Every refusal happens before
+    anything is written: the run's data and status stay as they were.
+    """
+    from sim.model import needs_llm
+    from sim.store import EventStore, WriterLock
+
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "events.db").is_file():
         raise UserError(f"{run_dir}: not a run folder (needs config.yaml and events.db)")
-    overrides = [f"run.ticks={ticks}"] if ticks is not None else []
-    cfg = load_scenario(run_dir / "config.yaml", overrides)
-    from sim.store import EventStore
-
-    store = EventStore.open(run_dir / "events.db")
-    ckpt = latest_checkpoint(run_dir / "checkpoints")
-    state = load_checkpoint(ckpt) if ckpt is not None else None
-    # Ticks after the checkpoint were (perhaps partly) written by the killed run: they are
-    # dropped and run again, so each tick is in the log exactly once.
-    store.truncate_after((state["tick"] if state else 0) - 1)
-    store.set_status("running")
-    _execute(cfg, run_dir, store, state=state, ray_address=ray_address)
+    db = run_dir / "events.db"
+    lock = WriterLock.acquire(db)
+    try:
+        plan = _plan_resume(run_dir, ticks=ticks, from_scratch=from_scratch)
+        if plan is None:
+            lock.release()
+            print(run_dir)
+            return run_dir
+        cfg, state, model_factory = plan
+        pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        store = EventStore.open(db, lock=lock)
+    except BaseException:
+        lock.release()
+        if pool is not None:
+            pool.shutdown()
+        raise
+    try:
+        # Ticks after the checkpoint were (perhaps partly) written by the killed run: they are
+        # dropped and run again, so each tick is in the log exactly once.
+        store.truncate_after((state["tick"] if state else 0) - 1)
+        if from_scratch:
+            _drop_checkpoints(run_dir / "checkpoints")
+        store.set_status("running")
+    except BaseException:
+        store.close()
+        if pool is not None:
+            pool.shutdown()
+        raise
+    _execute(cfg, run_dir, store, state=state, pool=pool, model_factory=model_factory)
     print(run_dir)
     return run_dir
+
+
+def _stored_run(db: Path) -> dict[str, Any]:
+    """The run's row, read read-only: status, last tick, the config it started with."""
+    import json
+
+    from sim.store import connect_readonly
+
+    conn = connect_readonly(db)
+    try:
+        row = conn.execute("SELECT status, last_tick, config_json FROM runs").fetchone()
+    except Exception as exc:
+        raise UserError(f"{db}: unreadable run record ({one_line(str(exc), 120)})") from None
+    finally:
+        conn.close()
+    if row is None:
+        raise UserError(f"{db}: the runs table is empty")
+    try:
+        config = json.loads(row[2])
+    except ValueError:
+        raise UserError(f"{db}: the stored config is not valid JSON") from None
+    return {"status": row[0], "last_tick": row[1], "config": config}
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """The dotted path of the first field where ``a`` and ``b`` differ (None if equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                return f"{path}{key}"
+            found = _first_difference(a[key], b[key], f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{path}{i}.")
+            if found is not None:
+                return found
+        return None
+    return None if a == b else path.rstrip(".") or "(root)"
+
+
+def _plan_resume(
+    run_dir: Path, *, ticks: int | None, from_scratch: bool
+) -> tuple[ScenarioConfig, dict | None, Any] | None:
+    """Check everything a resume needs without writing; None when the run has nothing left to do."""
+    from sim.checkpoint import CheckpointError, newest_checkpoint, read_checkpoint
+    from sim.model import MetaverseModel, needs_llm
+
+    config_file = run_dir / "config.yaml"
+    stored = _stored_run(run_dir / "events.db")
+    cfg = load_scenario(config_file)
+    edited = _first_difference(_without_ticks(stored["config"]), _without_ticks(cfg.model_dump(mode="json")))
+    if edited is not None:
+        raise UserError(
+            f"{config_file}: {edited}: differs from the config the run started with"
+            " (a run continues only with its own config; start a new run, or fork one)"
+        )
+    if ticks is not None:
+        cfg = load_scenario(config_file, [f"run.ticks={ticks}"], {"run.ticks": "--ticks"})
+    last_tick = stored["last_tick"]
+    written = 0 if last_tick is None else last_tick + 1  # ticks in the store
+    state: dict | None = None
+    ckpt: Path | None = None
+    if not from_scratch:
+        ckpt = newest_checkpoint(run_dir / "checkpoints")
+        if ckpt is None and written:
+            raise UserError(
+                f"{run_dir / 'checkpoints'}: no checkpoint to resume from, and the store holds ticks"
+                f" 0..{last_tick}: pass --from-scratch to delete them and run again from tick 0"
+            )
+        if ckpt is not None:
+            try:
+                state = read_checkpoint(ckpt)
+            except CheckpointError as exc:
+                raise UserError(
+                    f"{ckpt}: {exc}; move it away to resume from an older checkpoint, or pass --from-scratch"
+                ) from None
+            if state["tick"] > written:
+                raise UserError(
+                    f"{ckpt}: checkpoint of tick {state['tick']} is ahead of the store, which ends at"
+                    f" tick {last_tick}: not this run's checkpoint"
+                )
+    at = state["tick"] if state else 0
+    if cfg.run.ticks < at:
+        raise UserError(
+            f"--ticks: {cfg.run.ticks} is before the checkpoint's tick {at} (a run cannot shrink)"
+        )
+    if stored["status"] == "finished" and state is not None and at == written and cfg.run.ticks <= at:
+        print(
+            f"{run_dir}: finished at tick {at}; nothing to resume (pass --ticks N to go further)",
+            file=sys.stderr,
+        )
+        return None
+
+    def make_model(pool: Any, store: Any) -> Any:
+        """The model of the resumed run, restored from ``state`` (validated already)."""
+        model = MetaverseModel(cfg, llm=pool, store=store if state is None else None, seed=cfg.run.seed)
+        if state is not None:
+            model.set_state(state)
+            model.store = store  # attached after the restore: the avatars are registered already
+        return model
+
+    if state is not None:
+        # Restore the checkpoint once on a throw-away model now, before anything is truncated: a
+        # damaged or tampered checkpoint is refused while the run's data is still whole.
+        _validate_checkpoint(cfg, state, ckpt, needs_llm(cfg))
+    return cfg, state, make_model
+
+
+def _validate_checkpoint(cfg: ScenarioConfig, state: dict, ckpt: Path | None, llm: bool) -> None:
+    from sim.model import MetaverseModel
+
+    try:
+        model = MetaverseModel(cfg, llm=_Unused() if llm else None, store=None, seed=cfg.run.seed)
+        model.set_state(state)
+        model.world.ledger.check()  # coins and goods balance, every trade has both legs
+    except Exception as exc:
+        raise UserError(f"{ckpt}: not a valid checkpoint of this run ({type(exc).__name__}: {exc})") from None
+
+
+class _Unused:
+    """A language model that is never asked (checkpoint validation builds a model without a pool)."""
+
+    def generate(self, requests: Any) -> Any:
+        raise RuntimeError("no model during checkpoint validation")
+
+    def choose(self, requests: Any) -> Any:
+        raise RuntimeError("no model during checkpoint validation")
+
+
+def _without_ticks(config: dict) -> dict:
+    """A config without ``run.ticks``, which resume may extend (``--ticks``)."""
+    out = dict(config)
+    if isinstance(out.get("run"), dict):
+        out["run"] = {k: v for k, v in out["run"].items() if k != "ticks"}
+    return out
+
+
+def _drop_checkpoints(folder: Path) -> None:
+    from sim.checkpoint import checkpoint_files
+
+    for path in checkpoint_files(folder):
+        path.unlink(missing_ok=True)
 
 
 def _check_model(cfg: ScenarioConfig, source: str | Path) -> None:
@@ -123,7 +316,7 @@ def start_llm(cfg: ScenarioConfig, ray_address: str | None = None) -> Any:
 
 
 def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
-    return Pool.start(
+    pool = Pool.start(
         replicas=cfg.llm.replicas,
         model=cfg.llm.model,
         device=cfg.llm.device,
@@ -132,20 +325,31 @@ def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None) -> Any:
         max_batch_size=cfg.llm.max_batch_size,
         max_wait_ms=cfg.llm.max_wait_ms,
     )
+    pool.deadline_s = cfg.llm.deadline_s
+    return pool
 
 
 def _execute(
-    cfg: ScenarioConfig, run_dir: Path, store: Any, *, state: dict | None, ray_address: str | None
+    cfg: ScenarioConfig,
+    run_dir: Path,
+    store: Any,
+    *,
+    state: dict | None,
+    pool: Any = None,
+    model_factory: Any = None,
 ) -> None:
-    from sim.model import MetaverseModel, needs_llm
+    """Build the model (a fresh one, or ``model_factory``'s restored one), run it, record the status."""
+    from sim.model import MetaverseModel
 
-    pool = start_llm(cfg, ray_address) if needs_llm(cfg) else None
     status = "failed"
     try:
-        model = MetaverseModel(cfg, llm=pool, store=store, seed=cfg.run.seed)
-        if state is not None:
-            model.set_state(state)
+        if model_factory is not None:
+            model = model_factory(pool, store)
+        else:
+            model = MetaverseModel(cfg, llm=pool, store=store, seed=cfg.run.seed)
         status = run_loop(model, run_dir / "checkpoints", every=cfg.run.checkpoint_every)
+        if model.llm is not None:
+            print(model.meter.usage.summary())
     finally:
         store.set_status(status)
         store.close()
@@ -162,14 +366,27 @@ def run_loop(model: Any, checkpoints: Path, *, every: int) -> str:
     with _stop_signals() as stop, _progress(model) as advance:
         while model.running:
             if stop():
-                save_checkpoint(checkpoints, model.tick, model.get_state())
+                _checkpoint(model, checkpoints)
                 return "interrupted"
             model.step()
             advance(model)
             if every and model.tick % every == 0 and model.running:
-                save_checkpoint(checkpoints, model.tick, model.get_state())
-    save_checkpoint(checkpoints, model.tick, model.get_state())
+                _checkpoint(model, checkpoints)
+    _checkpoint(model, checkpoints)
     return "finished"
+
+
+def _checkpoint(model: Any, checkpoints: Path) -> None:
+    """A checkpoint of the tick boundary, and the run's ``usage.json`` beside it (both atomic)."""
+    save_checkpoint(checkpoints, model.tick, model.get_state())
+    write_usage(checkpoints.parent / "usage.json", model.meter.usage.as_dict())
+
+
+def write_usage(path: Path, usage: dict[str, Any]) -> None:
+    """Write ``usage.json`` atomically (temp file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(usage, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -232,15 +449,91 @@ def _progress(model: Any) -> Iterator[Any]:
         yield advance
 
 
+def check_out(out: Path, flag: str = "--out") -> None:
+    """``--out`` is a folder we can write into, or can be made (nothing is created here)."""
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe == out and not out.is_dir():
+        raise UserError(f"{flag}: {out} is not a folder")
+    if not probe.is_dir():
+        raise UserError(f"{flag}: {out}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{flag}: {out}: {probe} is not writable")
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """``mkdir -p`` that returns the folders it made (to remove them again if the run cannot start)."""
+    missing = []
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            _remove_empty(missing)
+            raise UserError(f"--out: cannot create {path}: {exc.strerror or exc}") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for path in folders:  # deepest first
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
+def _make_run_folder(out: Path, cfg: ScenarioConfig) -> tuple[Path, Any]:
+    """A new run folder inside ``out`` holding ``config.yaml`` and a new event store, or nothing at all."""
+    import shutil
+    import sqlite3
+
+    from sim.store import EventStore
+
+    made = _make_dirs(out)
+    try:
+        run_dir = _new_run_dir(out, cfg)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    try:
+        # The name is a slug (config validation), so this holds; checked anyway: never write outside --out.
+        if run_dir.resolve().parent != out.resolve():
+            raise UserError(f"name: run folder {run_dir} would lie outside --out {out}")
+        (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+        store = EventStore.create(
+            run_dir / "events.db",
+            run_id=run_dir.name,
+            scenario=cfg.name,
+            seed=cfg.run.seed,
+            config=cfg.model_dump(mode="json"),
+        )
+    except BaseException as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        _remove_empty(made)
+        if isinstance(exc, OSError | sqlite3.Error):
+            raise UserError(
+                f"--out: cannot write the run folder {run_dir}: {one_line(str(exc), 160)}"
+            ) from None
+        raise
+    return run_dir, store
+
+
 def _new_run_dir(out: Path, cfg: ScenarioConfig) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = f"{cfg.name}-{stamp}-s{cfg.run.seed}"
-    out.mkdir(parents=True, exist_ok=True)
     for n in range(1000):
         run_dir = out / (base if n == 0 else f"{base}-{n}")
         try:
             run_dir.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise UserError(f"--out: cannot create a run folder in {out}: {exc.strerror or exc}") from None
         return run_dir
     raise UserError(f"{out}: cannot make a new run folder for {base}")

@@ -10,6 +10,7 @@ The schema is documented, table by table, in ``docs/event_store.md``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -21,8 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import UserError
+from world.stats import DetectionScores, detection_scores
 
-__all__ = ["RUN_STATUSES", "SCHEMA_VERSION", "EventStore", "connect_readonly", "encode_json"]
+__all__ = [
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "DetectionScores",
+    "EventStore",
+    "WriterLock",
+    "connect_readonly",
+    "encode_json",
+    "moderation_scores",
+]
 
 #: Bump when a table or column changes; :meth:`EventStore.open` refuses other versions.
 SCHEMA_VERSION = 1
@@ -195,16 +206,108 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such event store")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    # A reader must never add files to a run folder (and must work in a read-only one). A live writer's
+    # store is in WAL mode with its -wal and -shm beside it, which mode=ro uses as they are. A closed
+    # store is back in rollback-journal mode (EventStore.close), which mode=ro reads without creating
+    # anything. Only a WAL-mode file with no -wal (closed by an older mesaverse, or copied) would make
+    # mode=ro create -wal/-shm: nobody writes it, so it is opened immutable.
+    wal = path.with_name(path.name + "-wal")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not wal.exists() and _header_says_wal(path):
+        uri += "&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise UserError(f"{path}: cannot open the event store ({exc})") from None
     try:
         (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, TypeError, ValueError) as exc:
         conn.close()
         raise UserError(f"{path}: not a mesaverse event store ({exc})") from None
     if version != SCHEMA_VERSION:
         conn.close()
         raise UserError(f"{path}: event store schema {version}, this mesaverse reads {SCHEMA_VERSION}")
     return conn
+
+
+def moderation_scores(
+    conn: sqlite3.Connection, *, after_id: int = 0, upto_id: int | None = None
+) -> DetectionScores:
+    """Per-message moderation scores of the ``say`` events with ``after_id < id <= upto_id`` (all by default).
+
+    A message is flagged when moderation fired on it (``data.flagged``, or a ``data.rule`` named) and
+    harmful per its ground truth ``data.violation`` (unlabelled messages are left out); the scores are
+    :func:`world.stats.detection_scores`, the one definition of moderation precision and recall. Counts
+    are additive over id ranges, so a live reader can add each refresh's scores to the last.
+    """
+    upto = (
+        conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0] if upto_id is None else upto_id
+    )
+    rows = conn.execute(
+        "SELECT COALESCE(json_extract(data_json, '$.flagged'), 0) OR json_extract(data_json, '$.rule') IS NOT NULL,"
+        " json_extract(data_json, '$.violation') FROM events WHERE kind = 'say' AND id > ? AND id <= ?",
+        (after_id, upto),
+    )
+    return detection_scores((bool(f), None if v is None else bool(v)) for f, v in rows)
+
+
+class WriterLock:
+    """The single-writer lock of a run: an exclusive ``flock`` on ``events.db.lock`` beside the store.
+
+    Held by the process writing the run (``run``, ``resume``) for as long as it writes, so a second writer
+    is refused instead of truncating ticks under the first. The kernel drops the lock when the holder
+    exits, even on SIGKILL, so a crashed run never leaves a stale lock behind: the file staying there
+    means nothing. It holds the holder's pid, for the refusal message.
+    """
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    @classmethod
+    def acquire(cls, db: str | Path) -> WriterLock:
+        """Take the lock of the store at ``db``, or raise ``UserError`` naming the live writer."""
+        import fcntl
+        import os
+
+        db = Path(db)
+        path = db.with_name(db.name + ".lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(
+                f"{db.parent}: cannot take the run's writer lock: {exc.strerror or exc}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise UserError(
+                f"{db.parent}: the run is being written by another process (pid {holder}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return cls(fd, path)
+
+    def release(self) -> None:
+        """Give the lock up (closing the descriptor drops the ``flock``)."""
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _header_says_wal(path: Path) -> bool:
+    """Whether the database header marks WAL mode (file format bytes 18 and 19 are 2)."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2 and header[19] == 2
 
 
 @contextmanager
@@ -222,9 +325,10 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class EventStore:
     """The writer side of a run's event store. Make one with :meth:`create` or :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: WriterLock | None = None) -> None:
         self._conn = conn
         self.path = path
+        self._lock = lock
         row = conn.execute("SELECT run_id, last_tick FROM runs").fetchone()
         self.run_id: str = row[0]
         self._last_tick: int | None = row[1]
@@ -251,7 +355,12 @@ class EventStore:
         if path.exists():
             raise UserError(f"{path}: event store already exists (use resume to continue a run)")
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = cls._connect(path)
+        lock = WriterLock.acquire(path)
+        try:
+            conn = cls._connect(path)
+        except BaseException:
+            lock.release()
+            raise
         # DDL is transactional in SQLite: the schema and the run row appear together or not at all.
         with _transaction(conn):
             for statement in _SCHEMA.split(";"):
@@ -264,14 +373,16 @@ class EventStore:
                 " VALUES (?, ?, ?, ?, 'running', ?, NULL, NULL)",
                 (run_id, scenario, seed, encode_json(dict(config)), _now()),
             )
-        return cls(conn, path)
+        return cls(conn, path, lock)
 
     @classmethod
-    def open(cls, path: str | Path) -> EventStore:
-        """Open an existing store for writing (resume); raises ``UserError`` if missing or not a store."""
+    def open(cls, path: str | Path, lock: WriterLock | None = None) -> EventStore:
+        """Open an existing store for writing (resume); raises ``UserError`` if missing, not a store, or
+        being written by another process. ``lock``: the writer lock, when the caller took it already."""
         path = Path(path)
         connect_readonly(path).close()  # checks existence, format and schema version with one message
-        return cls(cls._connect(path), path)
+        lock = lock or WriterLock.acquire(path)
+        return cls(cls._connect(path), path, lock)
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -358,8 +469,18 @@ class EventStore:
         self._conn.execute("UPDATE runs SET status = ?, finished_at = ?", (status, finished))
 
     def close(self) -> None:
-        """Close the connection (SQLite checkpoints the WAL into the main file)."""
+        """Close the connection, then release the writer lock.
+
+        The store goes back to rollback-journal mode first (which checkpoints the WAL into the main file and
+        removes -wal and -shm), so readers of a finished run need no files beside it. With a reader still
+        attached the switch is refused and the store stays in WAL mode, with its -wal and -shm, which
+        readers then use; a resumed run switches back to WAL when it opens the store.
+        """
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA journal_mode=DELETE")
         self._conn.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> EventStore:
         return self

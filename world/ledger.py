@@ -29,7 +29,14 @@ from typing import Any
 __all__ = ["Account", "InvariantError", "Ledger", "LedgerError"]
 
 Account = int | str
+#: A ledger entry: (id, tick, asset, src, dst, qty, memo).
+Entry = tuple[int, int, str, Account, Account, int, str]
 _NOT_HOLDERS = ("mint", "sink")
+
+
+def _as_entry(row: Any) -> Entry:
+    eid, tick, asset, src, dst, qty, memo = row
+    return (eid, tick, asset, src, dst, qty, memo)
 
 
 class LedgerError(ValueError):
@@ -50,11 +57,11 @@ class Ledger:
         self.minted: dict[str, int] = {}
         self.burned: dict[str, int] = {}
         # (id, tick, asset, src, dst, qty, memo); ids are global and never reused.
-        self._entries: list[tuple[int, int, str, Account, Account, int, str]] = []
+        self._entries: list[Entry] = []
         self._next_id = 1
         self._tick_first_id = 1  # first entry id of the current tick
         # Trades of the tick: (goods id, pay id, goods entry, pay entry, buyer, seller).
-        self._trades: list[tuple[int, int, Any, Any, Account, Account]] = []
+        self._trades: list[tuple[int, int, Entry | None, Entry | None, Account, Account]] = []
 
     # -- reading ------------------------------------------------------------------------
 
@@ -124,7 +131,7 @@ class Ledger:
             (goods_entry, pay_entry, self._entry(goods_entry), self._entry(pay_entry), buyer, seller)
         )
 
-    def _entry(self, eid: int) -> tuple | None:
+    def _entry(self, eid: int) -> Entry | None:
         """The undrained entry with id ``eid`` (None if there is none), found by position:
         ids are consecutive and the buffer holds them in order, so the look-up is exact at any
         number of entries (a window of the last entries missed legs on a busy tick)."""
@@ -147,13 +154,13 @@ class Ledger:
 
     # -- checking -----------------------------------------------------------------------
 
-    def _describe(self, entry: tuple | None) -> str:
+    def _describe(self, entry: Entry | None) -> str:
         if entry is None:
             return "no entry this tick (holdings changed outside the ledger)"
         eid, tick, asset, src, dst, qty, memo = entry
         return f"entry #{eid} (tick {tick}: {qty} {asset} {src} -> {dst}, {memo!r})"
 
-    def _last_entry(self, asset: str, account: Account | None = None) -> tuple | None:
+    def _last_entry(self, asset: str, account: Account | None = None) -> Entry | None:
         for e in reversed(self._entries):
             if e[0] < self._tick_first_id:
                 break
@@ -218,10 +225,10 @@ class Ledger:
         self.holdings = {a: {k: q for k, q in pairs} for a, pairs in state["holdings"].items()}
         self.minted = dict(state["minted"])
         self.burned = dict(state["burned"])
-        self._entries = [tuple(e) for e in state["entries"]]  # type: ignore[misc]
+        self._entries = [_as_entry(e) for e in state["entries"]]
         self._next_id = state["next_id"]
         self._tick_first_id = state["tick_first_id"]
         self._trades = [
-            (t[0], t[1], tuple(t[2]) if t[2] else None, tuple(t[3]) if t[3] else None, t[4], t[5])
+            (t[0], t[1], _as_entry(t[2]) if t[2] else None, _as_entry(t[3]) if t[3] else None, t[4], t[5])
             for t in state["trades"]
         ]

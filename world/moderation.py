@@ -89,7 +89,7 @@ DETECTORS: dict[str, Callable[[Text], Finding | None]] = {
 }
 
 
-class _Findings(dict):
+class _Findings(dict[str, "Finding | None"]):
     """Findings of one prepared text by detector kind, each computed on first read."""
 
     def __init__(self, text: Text) -> None:
@@ -130,7 +130,7 @@ class _Vocabulary:
         low = text.lower()
         for tok in _WORD.findall(low):
             if tok in self.single:
-                return tok
+                return str(tok)
         if self.phrase is not None:
             m = self.phrase.search(low)
             if m:
@@ -171,10 +171,10 @@ class Moderator:
 
     def reset_state(self) -> None:
         """Forget every window, strike, sanction and statistic."""
-        self.sent: dict[int, deque] = {}  # sender -> ticks of messages
-        self.texts: dict[int, deque] = {}  # sender -> (tick, normalised text)
-        self.hostile: dict[str, deque] = {}  # "sender>target" -> ticks of hostile messages
-        self.reports: dict[int, deque] = {}  # target -> (tick, reporter)
+        self.sent: dict[int, deque[int]] = {}  # sender -> ticks of messages
+        self.texts: dict[int, deque[tuple[int, str]]] = {}  # sender -> (tick, normalised text)
+        self.hostile: dict[str, deque[int]] = {}  # "sender>target" -> ticks of hostile messages
+        self.reports: dict[int, deque[tuple[int, int]]] = {}  # target -> (tick, reporter)
         self.strikes: dict[int, int] = {}
         self.muted_until: dict[int, int] = {}
         self.banned: set[int] = set()
@@ -204,7 +204,7 @@ class Moderator:
 
     # -- screening ----------------------------------------------------------------------
 
-    def _window(self, store: dict, key: Any, tick: int, item: Any = None) -> deque:
+    def _window(self, store: dict[Any, deque[Any]], key: Any, tick: int, item: Any = None) -> deque[Any]:
         q = store.get(key)
         if q is None:
             q = store[key] = deque()
@@ -463,7 +463,7 @@ class Moderator:
     def get_state(self) -> dict[str, Any]:
         """JSON-safe state: windows, strikes, mutes, bans and scores."""
 
-        def pairs(d: dict) -> list:
+        def pairs(d: dict[Any, deque[Any]]) -> list[Any]:
             return [[k, [list(x) if isinstance(x, tuple) else x for x in q]] for k, q in d.items()]
 
         return {
@@ -488,7 +488,7 @@ class Moderator:
     def set_state(self, s: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output."""
 
-        def unpairs(rows: list, tup: bool) -> dict:
+        def unpairs(rows: list[Any], tup: bool) -> dict[Any, deque[Any]]:
             return {k: deque(tuple(x) if tup else x for x in q) for k, q in rows}
 
         self.sent = unpairs(s["sent"], False)

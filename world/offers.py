@@ -68,7 +68,7 @@ class Offers:
 
     def visible_to(self, avatar: int, limit: int = 5) -> list[Offer]:
         """Open offers addressed to ``avatar`` first, then public ones (oldest first)."""
-        out = []
+        out: list[Offer] = []
         for i in self._to.get(avatar, ()):
             if len(out) >= limit:
                 break

@@ -55,7 +55,7 @@ class Places:
 
     def travel_ticks(self, a: str, b: str) -> int:
         """Ticks a trip from ``a`` to ``b`` takes: proportional to distance, at least 1."""
-        return max(1, -(-self.distance(a, b) // self.speed))
+        return max(1, int(-(-self.distance(a, b) // self.speed)))
 
     # -- presence -----------------------------------------------------------------------
 
@@ -117,7 +117,7 @@ class Places:
         n = len(lst)
         if n <= limit + 1:
             return tuple(a for a in lst if a != avatar)
-        out = []
+        out: list[int] = []
         i = offset % n
         while len(out) < limit:
             a = lst[i]

@@ -93,7 +93,7 @@ class Projects:
     def cap(self, project: Project, asset: str) -> int:
         """Most of ``asset`` one avatar may contribute to ``project``."""
         k = self.templates[project.template].min_contributors
-        return -(-project.needs[asset] // k)
+        return int(-(-project.needs[asset] // k))
 
     def remaining(self, project: Project, asset: str) -> int:
         """How much of ``asset`` the project still needs."""

@@ -60,6 +60,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "sanction",
     "invalid_action",
     "interview",
+    "llm_fallback",
 )
 
 #: Ledger accounts that are not avatars. ``mint`` creates, ``sink`` destroys.

@@ -502,13 +502,13 @@ class World:
             self._graph_version = self.social.version
         return dict(self._graph_cache)
 
-    def drain_ledger(self) -> list[dict]:
+    def drain_ledger(self) -> list[dict[str, Any]]:
         """Ledger entries since the last drain (``{id, tick, asset, src, dst, qty, memo}``)."""
         return self.ledger.drain()
 
     # -- state ------------------------------------------------------------------------
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         """The whole world as JSON-safe data (a detached copy)."""
         state = {
             "version": 1,
@@ -533,9 +533,10 @@ class World:
             "graph_fresh": self._graph_version == self.social.version,
         }
         # A JSON round trip detaches the copy from live objects and proves it is JSON-safe.
-        return json.loads(json.dumps(state))
+        detached: dict[str, Any] = json.loads(json.dumps(state))
+        return detached
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`'s output (the input is not kept or modified)."""
         s = json.loads(json.dumps(state))
         self.tick = s["tick"]

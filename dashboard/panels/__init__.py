@@ -65,7 +65,7 @@ def snapshot_context(
     *,
     live: bool,
     replay_tick: int | None,
-    state: MutableMapping[str, Any],
+    state: MutableMapping[Any, Any],  # Streamlit's session state: str or int keys
 ) -> PanelContext | None:
     """Begin one read snapshot on ``conn`` and fix the moment to show; None if no tick was written yet.
 

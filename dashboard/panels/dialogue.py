@@ -6,24 +6,36 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import live, queries
-from dashboard.charts import escape_md
 from dashboard.panels import PanelContext
+from dashboard.text import Markup, bullets, html
 
 __all__ = ["format_line", "render"]
 
 FEED_LIMIT = 200
 
 
-def format_line(row: pd.Series) -> str:
-    """One markdown line: tick, speaker -> listener, place, the words; moderated lines carry their rule."""
-    listener = "everyone" if pd.isna(row["listener_id"]) else escape_md(row["listener"])
-    head = f"`t{int(row['tick'])}` **{escape_md(row['speaker'])}** → **{listener}** @ _{escape_md(row['place'])}_"
-    line = f"{head}: {escape_md(row['text'])}"
+def format_line(row: pd.Series) -> Markup:
+    """One line as escaped HTML: tick, speaker -> listener, place, the words; moderated lines carry their rule."""
+    listener = "everyone" if pd.isna(row["listener_id"]) else row["listener"]
+    head = html(
+        "<code>t{}</code> <b>{}</b> → <b>{}</b> @ <i>{}</i>",
+        int(row["tick"]),
+        row["speaker"],
+        listener,
+        row["place"],
+    )
     if row["flagged"]:
-        rule = escape_md(row["rule"]) if isinstance(row["rule"], str) else "flagged"
+        rule = row["rule"] if isinstance(row["rule"], str) else "flagged"
         verdict = "blocked" if not row["delivered"] else "flagged"
-        line = f":red-background[⚑ {verdict} · rule {rule}] ~~{escape_md(row['text'])}~~ ← {head}"
-    return line
+        return html(
+            '<span style="background: rgba(255, 43, 43, 0.15); color: rgb(125, 53, 59)">⚑ {} · rule {}</span>'
+            " <s>{}</s> ← {}",
+            verdict,
+            rule,
+            row["text"],
+            head,
+        )
+    return html("{}: {}", head, row["text"])
 
 
 def render(ctx: PanelContext) -> None:
@@ -69,4 +81,4 @@ def render(ctx: PanelContext) -> None:
     if feed.empty:
         st.info("No messages yet" + (" for these filters." if avatar or place or flagged_only else "."))
         return
-    st.markdown("\n".join(f"- {format_line(row)}" for _, row in feed.iterrows()))
+    bullets(format_line(row) for _, row in feed.iterrows())

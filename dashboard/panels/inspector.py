@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
-from dashboard.charts import escape_md
 from dashboard.panels import PanelContext
 from dashboard.panels.dialogue import format_line
+from dashboard.text import bullets, heading, html, metric
 
 __all__ = ["render"]
 
@@ -37,11 +37,11 @@ def render(ctx: PanelContext) -> None:
     now = history.iloc[-1] if len(history) else None
     data = now["data"] if now is not None else {}
 
-    st.subheader(f"{profile['name']} ({profile['policy']})")
+    heading(f"{profile['name']} ({profile['policy']})")
     c1, c2, c3 = st.columns(3)
     c1.metric("Coins", "–" if now is None or pd.isna(now["coins"]) else f"{now['coins']:,.2f}")
-    c2.metric("Place", "–" if now is None else str(now["place"]))
-    c3.metric("Role", str(persona.get("role") or data.get("role") or "–"))
+    metric(c2, "Place", "–" if now is None else now["place"])
+    metric(c3, "Role", persona.get("role") or data.get("role") or "–")
 
     left, right = st.columns(2)
     with left:
@@ -72,7 +72,7 @@ def render(ctx: PanelContext) -> None:
         st.markdown("**Recent memory**")
         memory = data.get("memories") or data.get("memory") or []  # the sim writes "memories", newest last
         if memory:
-            st.markdown("\n".join(f"- {escape_md(m)}" for m in list(memory)[-10:][::-1]))
+            bullets(html("{}", m) for m in list(memory)[-10:][::-1])
         else:
             st.caption("No memories recorded.")
     st.markdown("**Recent dialogue**")
@@ -80,4 +80,4 @@ def render(ctx: PanelContext) -> None:
     if talk.empty:
         st.caption("Has not spoken or been spoken to yet.")
     else:
-        st.markdown("\n".join(f"- {format_line(row)}" for _, row in talk.iterrows()))
+        bullets(format_line(row) for _, row in talk.iterrows())

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from dashboard import live, queries
 from dashboard.panels import PanelContext
-from world.stats import DetectionScores
+from sim.store import DetectionScores
 
 __all__ = ["precision_recall", "render"]
 
 
 def precision_recall(counts: dict[str, int]) -> tuple[float | None, float | None]:
-    """Precision and recall of flagging against ground truth (None where undefined), by the one
-    definition the world and the evaluation use (:class:`world.stats.DetectionScores`)."""
-    s = DetectionScores(counts["tp"], counts["fp"], counts["fn"])
-    return (None if s.precision != s.precision else s.precision), (None if s.recall != s.recall else s.recall)
+    """Precision and recall of flagging against ground truth (None where undefined), as the store's
+    :class:`~sim.store.DetectionScores` define them."""
+    scores = DetectionScores(counts["tp"], counts["fp"], counts["fn"])
+    return _defined(scores.precision), _defined(scores.recall)
+
+
+def _defined(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def render(ctx: PanelContext) -> None:

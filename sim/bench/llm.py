@@ -25,11 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.lm import ChooseRequest, GenerateRequest, Message, request_seed
 from sim.errors import UserError
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
-from sim.llm.seeding import request_seed
+from sim.llm.roofline import matmul_roofline
+from sim.metrics import percentile
 
-__all__ = ["Workload", "bench_llm_command", "build_workload", "matmul_roofline"]
+__all__ = ["Workload", "bench_llm_command", "build_workload"]
 
 RULES = (
     "You are an avatar in Riverton, a small town simulated tick by tick. The town has a market "
@@ -127,33 +128,6 @@ def build_workload(agents: int, rounds: int, seed: int = 0) -> Workload:
     return Workload(out)
 
 
-def matmul_roofline(dtype_name: str, device: str = "cpu", n: int = 2048, reps: int = 5) -> float:
-    """Measured FLOP/s of a large square matmul in the given dtype."""
-    import torch
-
-    dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[dtype_name]
-    a = torch.randn(n, n, dtype=dtype, device=device)
-    b = torch.randn(n, n, dtype=dtype, device=device)
-    a @ b  # warm-up
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
-
-
 def _mode_figures(n_req: int, wall: float, prompt: int, completion: int, lat: list[float], **extra) -> dict:
     return {
         "requests": n_req,
@@ -161,8 +135,8 @@ def _mode_figures(n_req: int, wall: float, prompt: int, completion: int, lat: li
         "requests_per_s": n_req / wall,
         "prompt_tokens_per_s": prompt / wall,
         "completion_tokens_per_s": completion / wall,
-        "latency_p50_s": _pct(lat, 0.5),
-        "latency_p95_s": _pct(lat, 0.95),
+        "latency_p50_s": percentile(lat, 50),
+        "latency_p95_s": percentile(lat, 95),
         **extra,
     }
 

@@ -5,15 +5,16 @@ Every mistake becomes one :class:`~sim.errors.UserError` line, ``path: field.pat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from sim.config.schema import ScenarioConfig, _check_references, _RefError
-from sim.errors import UserError, open_user_file
+from sim.errors import UserError, load_user_yaml, parse_user_yaml, short_repr
 
 __all__ = ["apply_overrides", "dump_yaml", "load_scenario", "validate_command"]
 
@@ -35,21 +36,31 @@ _TYPE_MESSAGES = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
     "string_too_short": "must not be empty",
+    "string_too_long": "is too long",
+    "finite_number": "must be a finite number",
 }
 
 
-def _format_error(err: dict) -> tuple[str, str]:
+def _format_error(err: ErrorDetails) -> tuple[str, str]:
     """(field path, message) of one pydantic error, in words a config author reads."""
-    path = ".".join(str(p) for p in err["loc"]) or "(root)"
+    # A key can be user text of any length (a place name): each part of the path is cut short.
+    path = ".".join(p if len(p) <= 40 else p[:37] + "..." for p in map(str, err["loc"])) or "(root)"
     kind = err["type"]
     if kind == "value_error":
         msg = str(err["msg"]).removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch" and path == "name":
+        msg = (
+            "must be a short slug (letters, digits, - and _, at most 64, starting with a letter or digit;"
+            f" got {short_repr(err.get('input'))})"
+        )
+    elif kind == "string_too_long":
+        msg = f"is too long (at most {err['ctx']['max_length']:,} characters)"
     elif kind == "literal_error":
         msg = "must be " + str(err["ctx"]["expected"])
     elif kind in _TYPE_MESSAGES:
         msg = _TYPE_MESSAGES[kind]
         if kind not in ("missing", "extra_forbidden"):
-            msg += f" (got {err.get('input')!r})"
+            msg += f" (got {short_repr(err.get('input'))})"
     else:
         msg = str(err["msg"])
     return path, msg
@@ -60,9 +71,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise UserError(f"--set {item}: expected key.path=value")
+    if not raw.strip():
+        return key.split("."), ""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_user_yaml(raw, f"--set {key}", what="value", allow_empty=True)
+    except UserError:
         raise UserError(f"--set {item}: value is not valid YAML") from None
     return key.split("."), value
 
@@ -103,20 +116,17 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> tuple[dict, set[str
     return data, keys
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioConfig:
-    """Read, override and validate a scenario. Raises :class:`UserError` with one line."""
+def load_scenario(
+    path: str | Path, overrides: Sequence[str] = (), flags: Mapping[str, str] | None = None
+) -> ScenarioConfig:
+    """Read, override and validate a scenario. Raises :class:`UserError` with one line.
+
+    ``flags`` maps a field set by a command-line flag (``run.seed``) to that flag (``--seed``): an error in
+    that field then names the flag, ``--seed: run.seed: must be at least 0``.
+    """
     path = Path(path)
-    with open_user_file(path) as fh:
-        text = fh.read()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}: {where}YAML syntax error: {problem}") from None
-    if data is None:
-        data = {}
+    flags = flags or {}
+    data = load_user_yaml(path, what="scenario file")
     if not isinstance(data, dict):
         raise UserError(f"{path}: (root): must be a mapping of sections")
     data, keys = apply_overrides(data, overrides)
@@ -124,6 +134,9 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioCo
         cfg = ScenarioConfig.model_validate(data)
     except ValidationError as exc:
         field, msg = _format_error(exc.errors()[0])
+        flag = next((f for k, f in flags.items() if field == k or field.startswith(k + ".")), None)
+        if flag is not None:
+            raise UserError(f"{flag}: {field}: {msg}") from None
         if any(field == k or field.startswith(k + ".") for k in keys):
             msg += " (set by --set)"
         raise UserError(f"{path}: {field}: {msg}") from None

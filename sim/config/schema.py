@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from agents.population import POLICIES
+from sim.llm.device import parse_device
+from world.moderation import VIOLATOR_POLICIES
+
 __all__ = [
-    "POLICIES",
-    "VIOLATOR_POLICIES",
     "DistributionConfig",
     "EconomyConfig",
     "GeneratorConfig",
@@ -45,20 +47,25 @@ __all__ = [
     "role_counts",
 ]
 
-#: Avatar policies a role may use (implemented in agents/).
-POLICIES = (
-    "llm",
-    "random_give",
-    "trader",
-    "gatherer_crafter",
-    "collaborator",
-    "spammer",
-    "scammer",
-    "harasser",
-)
-#: Scripted violators: their avatars are moderation's ground truth unless a role says otherwise.
-VIOLATOR_POLICIES = ("spammer", "scammer", "harasser")
 
+# -- limits: every number and text is bounded, so no config can exhaust memory or overflow SQLite --------
+
+#: Any count, quantity, price or size not bounded more tightly below.
+MAX_NUMBER = 1_000_000_000
+#: Avatars in a run (the tick is linear in it; metropolis has 10,000).
+MAX_POPULATION = 100_000
+#: Grid side, and cells of the whole grid (each cell is a Mesa object of about 1.4 KB).
+MAX_GRID_SIDE = 10_000
+MAX_GRID_CELLS = 250_000
+#: Ticks of a run.
+MAX_TICKS = 1_000_000
+#: Seeds are 64-bit signed integers in SQLite and checkpoints: 0 .. 2**63 - 1.
+MAX_SEED = 2**63 - 1
+#: Names (places, items, roles, persona entries, rule ids) and free texts (descriptions, questions).
+MAX_NAME_CHARS = 100
+MAX_TEXT_CHARS = 4_000
+#: A scenario's name is a slug: it becomes the start of the run folder's name.
+SCENARIO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 # -- value checks with one-line messages --------------------------------------------------
 
@@ -72,10 +79,12 @@ def _between(lo: float, hi: float) -> Callable[[float], float]:
     return check
 
 
-def _at_least(lo: float) -> Callable[[Any], Any]:
+def _at_least(lo: float, hi: float = MAX_NUMBER) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
         if v < lo:
             raise ValueError(f"must be at least {lo:g}")
+        if v > hi:
+            raise ValueError(f"must be at most {hi:,}")
         return v
 
     return check
@@ -86,11 +95,13 @@ Signed = Annotated[float, AfterValidator(_between(-1, 1))]
 PosInt = Annotated[int, AfterValidator(_at_least(1))]
 NonNegInt = Annotated[int, AfterValidator(_at_least(0))]
 NonNegFloat = Annotated[float, AfterValidator(_at_least(0))]
-Name = Annotated[str, Field(min_length=1)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: .inf and .nan in YAML are refused wherever a number is expected.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # -- world --------------------------------------------------------------------------------
@@ -102,7 +113,7 @@ class PlaceConfig(_Model):
     x: NonNegInt = 0
     y: NonNegInt = 0
     offers: tuple[Name, ...] = ()
-    description: str = ""
+    description: Text = ""
 
 
 class NeedsConfig(_Model):
@@ -123,8 +134,8 @@ def _default_places() -> dict[str, PlaceConfig]:
 class WorldConfig(_Model):
     """The grid, its named places, movement speed, needs and what an avatar perceives."""
 
-    width: PosInt = 20
-    height: PosInt = 20
+    width: Annotated[int, AfterValidator(_at_least(1, MAX_GRID_SIDE))] = 20
+    height: Annotated[int, AfterValidator(_at_least(1, MAX_GRID_SIDE))] = 20
     places: dict[Name, PlaceConfig] = Field(default_factory=_default_places)
     start_place: str | None = None  # default: each role's home, else the first place
     speed: PosInt = 5  # grid cells walked per tick (Chebyshev distance on a Moore grid)
@@ -151,7 +162,8 @@ class RoleConfig(_Model):
 
     name: Name
     share: Unit | None = None
-    count: NonNegInt | None = None
+    count: Annotated[int, AfterValidator(_at_least(0, MAX_POPULATION))] | None = None
+    # valid-type: a Literal built from agents' POLICIES tuple (the one list); pydantic reads it fine.
     policy: Literal[POLICIES] = "random_give"  # type: ignore[valid-type]
     home: str | None = None
     violator: bool | None = None  # ground truth for moderation; default: policy is a violator's
@@ -165,7 +177,7 @@ class RoleConfig(_Model):
 class PopulationConfig(_Model):
     """Who lives in the world. ``llm_share`` of the non-violator rule-policy avatars use the LLM policy."""
 
-    count: NonNegInt = 10
+    count: Annotated[int, AfterValidator(_at_least(0, MAX_POPULATION))] = 10
     persona_templates: PersonaTemplates = PersonaTemplates()
     roles: tuple[RoleConfig, ...] = (RoleConfig(name="villager", share=1.0),)
     llm_share: Unit = 0.0
@@ -288,6 +300,7 @@ class RuleConfig(_Model):
     """One moderation rule. Which parameters matter depends on ``kind`` (docs/config.md)."""
 
     id: Name
+    # valid-type: a Literal built from the RULE_KINDS tuple (one list of kinds); pydantic reads it fine.
     kind: Literal[RULE_KINDS]  # type: ignore[valid-type]
     words: tuple[Name, ...] = ()  # words; harassment: the hostile vocabulary
     patterns: tuple[Name, ...] = ()  # patterns: regular expressions (case-insensitive)
@@ -304,7 +317,7 @@ class RuleConfig(_Model):
     )
     severity: Severity = "medium"  # which sanction ladder a flag climbs (sanctions.ladders)
     price_factor: Annotated[float, AfterValidator(_at_least(1))] = 3.0  # scam_price
-    question: str = "Is this message abusive, spam or a scam? Answer yes or no."  # llm
+    question: Text = "Is this message abusive, spam or a scam? Answer yes or no."  # llm
     probability: Unit = 0.5  # llm: flag when P(yes) is at least this
     block: bool = True  # a flagged message or offer is not delivered
     sanction: bool = True  # a flag moves the sender one step up the sanction ladder
@@ -356,7 +369,7 @@ class LLMConfig(_Model):
 
     model: Name = "smollm2-135m"
     replicas: PosInt | None = None  # None: one per GPU, else 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Annotated[str, AfterValidator(parse_device)] = "auto"  # auto, cpu, cuda or cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     temperature: NonNegFloat = 0.7
     top_p: Annotated[float, AfterValidator(_between(0.01, 1))] = 0.95
@@ -367,21 +380,24 @@ class LLMConfig(_Model):
     max_wait_ms: NonNegInt = 5
     context_tokens: Annotated[int, AfterValidator(_at_least(64))] = 1024
     conversation_turns: PosInt = 2
+    #: Seconds one batched model call may take; avatars still unanswered then act by their role's
+    #: rule policy for that tick (an ``llm_fallback`` event), so a hung replica never stops a run.
+    deadline_s: Annotated[float, AfterValidator(_at_least(0.1))] = 300.0
 
 
 class RunConfig(_Model):
     """How long, with which seed, and how often to checkpoint (0: never)."""
 
-    ticks: NonNegInt = 100
-    seed: int = 0
-    checkpoint_every: NonNegInt = 10
+    ticks: Annotated[int, AfterValidator(_at_least(0, MAX_TICKS))] = 100
+    seed: Annotated[int, AfterValidator(_at_least(0, MAX_SEED))] = 0
+    checkpoint_every: Annotated[int, AfterValidator(_at_least(0, MAX_TICKS))] = 10
 
 
 class ScenarioConfig(_Model):
     """A whole scenario. ``world.World(cfg, rng)`` takes it as its spec."""
 
-    name: Name = "scenario"
-    description: str = ""
+    name: Annotated[str, Field(pattern=SCENARIO_NAME)] = "scenario"
+    description: Text = ""
     world: WorldConfig = WorldConfig()
     population: PopulationConfig = PopulationConfig()
     social: SocialConfig = SocialConfig()
@@ -407,6 +423,11 @@ def _check_references(cfg: ScenarioConfig) -> None:
     places = w.places
     if not places:
         raise _RefError("world.places", "at least one place is required")
+    if w.width * w.height > MAX_GRID_CELLS:
+        raise _RefError(
+            "world.width",
+            f"a {w.width}x{w.height} grid has {w.width * w.height:,} cells, at most {MAX_GRID_CELLS:,}",
+        )
     offer_kinds = {k for p in places.values() for k in p.offers}
     for name, p in places.items():
         if p.x >= w.width or p.y >= w.height:
@@ -454,6 +475,13 @@ def _check_references(cfg: ScenarioConfig) -> None:
     fixed = sum(r.count or 0 for r in cfg.population.roles)
     if fixed > cfg.population.count:
         raise _RefError("population.roles", f"role counts ({fixed}) exceed population.count")
+    if all(r.count is not None for r in cfg.population.roles) and fixed != cfg.population.count:
+        # Every role has a fixed count: population.count would be silently ignored.
+        raise _RefError(
+            "population.count",
+            f"{cfg.population.count} disagrees with the roles' fixed counts, which add up to {fixed}"
+            " (population.roles.*.count): change one, or give a role a share",
+        )
     ids: set[str] = set()
     for i, rule in enumerate(cfg.moderation.rules):
         if rule.id in ids:

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from agents.lm import ChooseRequest, LanguageModel, Message, request_seed
 from sim.evaluation.metrics import EventLog, dialogue_messages, load_log
 from sim.evaluation.sweep import SurveyQuestion
-from sim.llm.protocol import ChooseRequest, LanguageModel, Message
-from sim.llm.seeding import request_seed
 
 __all__ = ["persona_consistency", "persona_text", "run_survey", "survey_requests"]
 

@@ -283,14 +283,13 @@ def moderation(log: EventLog) -> dict[str, float]:
     says = _of_kind(log, "say")
     n = len(says)
     flagged = [bool(d.get("flagged")) for d in says["data"]]
-    truth_known = [d.get("violation") is not None for d in says["data"]]
-    violating = [bool(d.get("violation")) for d in says["data"]]
+    truth = [None if d.get("violation") is None else bool(d["violation"]) for d in says["data"]]
+    truth_known = [v is not None for v in truth]
+    violating = [bool(v) for v in truth]
     delivered = [bool(d.get("delivered", True)) for d in says["data"]]
     has_truth = any(truth_known)
-    # The one definition of precision and recall (world.stats), on the messages with ground truth.
-    scores = detection_scores(
-        (f, v if k else None) for f, v, k in zip(flagged, violating, truth_known, strict=True)
-    )
+    # Precision and recall per message, as the world defines them (world.stats.detection_scores).
+    scores = detection_scores(zip(flagged, truth, strict=True))
     n_violations = sum(violating) if has_truth else sum(flagged)
     sanctions = _of_kind(log, "sanction")
     out = {
@@ -308,8 +307,8 @@ def moderation(log: EventLog) -> dict[str, float]:
     # count against recall instead), so this is the speed of the actions that did happen.
     first_bad: dict[int, int] = {}
     for row, bad in zip(says.itertuples(index=False), violating if has_truth else flagged, strict=True):
-        if bad and _avatar(row.actor) is not None:
-            first_bad.setdefault(_avatar(row.actor), int(row.tick))
+        if bad and (actor := _avatar(row.actor)) is not None:
+            first_bad.setdefault(actor, int(row.tick))
     delays = []
     for avatar, tick in first_bad.items():
         target = sanctions["target"].where(sanctions["target"].notna(), sanctions["actor"])

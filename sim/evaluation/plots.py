@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import SupportsFloat, cast
 
 __all__ = ["Series", "errorbar_svg"]
 
@@ -29,6 +30,11 @@ class Series:
     low: Sequence[float]
     high: Sequence[float]
     points: Sequence[Sequence[float]] = field(default_factory=tuple)
+
+
+def _as_float(x: object) -> float:
+    # Only called on a numeric x axis (every value a number); Series.x is typed object for categories.
+    return float(cast(SupportsFloat, x))
 
 
 def _finite(values: Sequence[float]) -> list[float]:
@@ -68,13 +74,13 @@ def errorbar_svg(title: str, xlabel: str, ylabel: str, series: Sequence[Series])
     pw, ph = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
 
     if numeric:
-        x_lo, x_hi = min(map(float, xs_all)), max(map(float, xs_all))  # type: ignore[arg-type]
+        x_lo, x_hi = min(map(_as_float, xs_all)), max(map(_as_float, xs_all))
         if x_hi == x_lo:
             x_lo, x_hi = x_lo - 1, x_hi + 1
         xpad = (x_hi - x_lo) * 0.06
 
         def sx(x: object) -> float:
-            return _LEFT + (float(x) - (x_lo - xpad)) / ((x_hi + xpad) - (x_lo - xpad)) * pw  # type: ignore[arg-type]
+            return _LEFT + (_as_float(x) - (x_lo - xpad)) / ((x_hi + xpad) - (x_lo - xpad)) * pw
 
         xticks = [(sx(t), _fmt(t)) for t in _ticks(x_lo, x_hi)]
     else:
@@ -113,8 +119,8 @@ def errorbar_svg(title: str, xlabel: str, ylabel: str, series: Sequence[Series])
         # A small horizontal offset per series keeps overlapping whiskers apart.
         dx = (i - (len(series) - 1) / 2) * 6
         line = []
-        for j, x in enumerate(s.x):
-            cx = sx(x) + dx
+        for j, xv in enumerate(s.x):
+            cx = sx(xv) + dx
             for v in _finite(s.points[j] if j < len(s.points) else []):
                 out.append(f'<circle cx="{cx:.1f}" cy="{sy(v):.1f}" r="2" fill="{color}" opacity="0.3"/>')
             lo, hi, m = s.low[j], s.high[j], s.mean[j]

@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.lm import LanguageModel
 from sim.errors import UserError
 from sim.evaluation.metrics import LLM_METRICS, load_log, summarize
 from sim.evaluation.report import results_frame, write_report, write_results
 from sim.evaluation.sweep import RunSpec, Sweep, expand, load_sweep
-from sim.llm.protocol import LanguageModel
 
 __all__ = [
     "SimulateFn",
@@ -263,8 +263,11 @@ def run_sweep(
     sweep = load_sweep(sweep_path)
     specs = expand(sweep, sweep_path)
     runs_dir = out / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sweep_path, out / "sweep.yaml")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sweep_path, out / "sweep.yaml")
+    except OSError as exc:
+        raise UserError(f"--out: cannot write the evaluation folder {out}: {exc.strerror or exc}") from None
     todo, finished_before = _prepare(specs, runs_dir)
 
     started = time.monotonic()
@@ -340,10 +343,17 @@ def eval_command(sweep: Path, out: Path | None = None, ray_address: str | None =
     """CLI: run a sweep with one shared pool; prints the report path on the last line of stdout."""
     import ray
 
+    from sim.errors import load_user_yaml
     from sim.llm.pool import ensure_ray
+    from sim.runner import check_out
 
     parsed = load_sweep(sweep)
     out = out or Path("evals") / parsed.name
+    check_out(out)
+    # Each scenario file must be readable YAML: a mistake in the sweep, not a failed run. (A bad
+    # override value is one run's failure, recorded with the others, as the design says.)
+    for scenario in sorted({s.scenario for s in expand(parsed, sweep)}):
+        load_user_yaml(scenario, what="scenario file")
     # Only the runs still to do decide whether the model is needed (a finished sweep just re-reports).
     pending = [
         s

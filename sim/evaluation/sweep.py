@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
-from sim.errors import UserError
+from sim.errors import UserError, load_user_yaml
 from sim.evaluation.metrics import METRICS, is_known_metric
 
 __all__ = [
@@ -87,7 +88,7 @@ class LLMSettings(_Frozen):
 class Sweep(_Frozen):
     """A validated sweep file. Paths in ``scenarios`` are relative to the working directory or the sweep."""
 
-    name: str = Field(min_length=1, max_length=60)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")  # the default folder is evals/<name>
     description: str = ""
     scenarios: tuple[str, ...] = Field(min_length=1)
     grid: dict[str, list[Scalar]] = Field(default_factory=dict)
@@ -117,6 +118,8 @@ class Sweep(_Frozen):
     @field_validator("seeds")
     @classmethod
     def _seeds_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= seed <= 2**63 - 1 for seed in value):
+            raise ValueError("seeds must be between 0 and 2**63 - 1")
         if len(set(value)) != len(value):
             raise ValueError("seeds must be distinct")
         return value
@@ -246,21 +249,16 @@ def expand(sweep: Sweep, sweep_path: Path = Path(".")) -> list[RunSpec]:
     return specs
 
 
-def _error_path(error: dict[str, Any]) -> str:
+def _error_path(error: ErrorDetails) -> str:
     return ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-after"))
 
 
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file; any problem is one ``UserError`` line naming the file and field."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such sweep file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(f"{path}: not valid YAML{where}") from None
+    data = load_user_yaml(path, what="sweep file")
     if not isinstance(data, dict):
         raise UserError(f"{path}: a sweep must be a mapping of fields")
     try:

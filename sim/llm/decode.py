@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from transformers import DynamicCache
@@ -159,7 +160,9 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
                         v = torch.nn.functional.pad(v, (0, 0, P - r.past_len, 0))
                 ks.append(k)
                 vs.append(v)
-            cache.layers[layer].update(torch.cat(ks).to(device), torch.cat(vs).to(device))
+            # cast: attention layers (DynamicLayer and kin) take key/value updates; the list is typed as the
+            # union of every layer kind, linear-attention ones included, which this decoder never meets.
+            cast(DynamicLayer, cache.layers[layer]).update(torch.cat(ks).to(device), torch.cat(vs).to(device))
 
     # Query q (absolute index P+q) may see key k if k is real and k <= P+q; a pad query sees itself.
     q_abs = torch.arange(P, P + S)[:, None]
@@ -172,15 +175,16 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
     allowed |= (k_idx == q_abs)[None] & ~valid[:, P:, None]
     mask = _additive(allowed[:, None].to(device), dtype)
 
+    # `cache=`, not `past_key_values=` (deprecated in transformers 5.x, removed in 5.40).
     args = dict(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device),
-                past_key_values=cache, use_cache=True)  # fmt: skip
+                cache=cache, use_cache=True)  # fmt: skip
     next_pos = torch.tensor([r.past_len + len(r.ids) for r in rows], dtype=torch.long)
     if hidden:
         out = model.base_model(**args)
-        return out.last_hidden_state, out.past_key_values, valid, next_pos
+        return out.last_hidden_state, out.cache, valid, next_pos
     # Only the last position's logits: the vocab projection over every position is costly.
     out = model(**args, logits_to_keep=1)
-    return out.logits[:, -1].float(), out.past_key_values, valid, next_pos
+    return out.logits[:, -1].float(), out.cache, valid, next_pos
 
 
 def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]]:
@@ -324,10 +328,10 @@ def decode_batch(
             input_ids=torch.tensor(next_tokens, dtype=torch.long)[:, None].to(device),
             attention_mask=_additive(valid[:, None, None, :].to(device), dtype),
             position_ids=pos[:, None].to(device),
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache = out.past_key_values
+        cache = out.cache
         pos = pos + 1
         logits = out.logits[:, -1].float().cpu()
 

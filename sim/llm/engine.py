@@ -25,13 +25,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest, Message
 from sim.llm.decode import DecodeParams, Row, branch_logprobs, decode_batch, forward_rows, row_kv
+from sim.llm.device import parse_device
 from sim.llm.models import RANDOM_CONFIGS, resolve
 from sim.llm.prefix_cache import PrefixCache
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest, Message
 
 __all__ = ["Engine", "pick_device", "pick_dtype"]
 
@@ -50,8 +52,10 @@ def _cpu_has_native_bf16() -> bool:
 
 def pick_device(device: str) -> torch.device:
     """``auto``: CUDA when present, else CPU."""
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device: must be auto, cpu or cuda, got {device!r}")
+    try:
+        device = parse_device(device)
+    except ValueError as exc:
+        raise ValueError(f"device: {exc}") from None
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -148,9 +152,11 @@ class Engine:
     def _render(self, messages: Sequence[Message], generation_prompt: bool) -> str:
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
+            # cast: with tokenize=False the template returns the rendered text (its stubs give every form).
+            rendered = self.tokenizer.apply_chat_template(
                 msgs, tokenize=False, add_generation_prompt=generation_prompt
             )
+            return cast(str, rendered)
         # Base models without a template: a plain transcript.
         text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs)
         return text + ("assistant:" if generation_prompt else "")

@@ -12,8 +12,11 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from sim.metrics import percentile
 
 __all__ = ["ReplicaServer"]
 
@@ -57,14 +60,19 @@ class ReplicaServer:
     async def pid(self) -> int:
         return os.getpid()
 
+    async def node(self) -> str:
+        """The Ray node this replica runs on."""
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
     async def stats(self) -> dict:
-        lat = sorted(self._latencies)
         s = dict(self.engine.stats)
         s.update(
             pid=os.getpid(),
             queue_depth=len(self._queue),
-            latency_p50=_quantile(lat, 0.50),
-            latency_p95=_quantile(lat, 0.95),
+            latency_p50=percentile(self._latencies, 50),
+            latency_p95=percentile(self._latencies, 95),
             batch_size_mean=(sum(self._batch_sizes) / len(self._batch_sizes)) if self._batch_sizes else 0.0,
             batch_size_max=max(self._batch_sizes, default=0),
             tokens_per_s=s["computed_tokens"] / s["busy_s"] if s["busy_s"] else 0.0,
@@ -89,7 +97,8 @@ class ReplicaServer:
 
     def _take_batch(self) -> list[_Pending]:
         kind = self._queue[0].kind  # oldest first; one kind per batch
-        batch, rest = [], deque()
+        batch: list[_Pending] = []
+        rest: deque[_Pending] = deque()
         while self._queue and len(batch) < self.max_batch_size:
             p = self._queue.popleft()
             (batch if p.kind == kind else rest).append(p)
@@ -111,7 +120,9 @@ class ReplicaServer:
                 except TimeoutError:
                     break
             batch = self._take_batch()
-            fn = self.engine.generate if batch[0].kind == "generate" else self.engine.choose
+            fn: Callable[[list[Any]], list[Any]] = (
+                self.engine.generate if batch[0].kind == "generate" else self.engine.choose
+            )
             try:
                 results = await asyncio.to_thread(fn, [p.request for p in batch])
             except Exception as exc:  # a bad request fails its batch's callers, not the replica
@@ -125,10 +136,3 @@ class ReplicaServer:
                 self._latencies.append(now - p.enqueued)
                 if not p.future.done():
                     p.future.set_result(r)
-
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]

@@ -168,7 +168,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         _stop(proc)
 
 
-def _open(url: str):  # type: ignore[no-untyped-def]
+def _open(url: str):
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
@@ -184,7 +184,7 @@ def _open(url: str):  # type: ignore[no-untyped-def]
     return pw, browser, page
 
 
-def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
+def _show(page, panel: str) -> None:
     page.locator('[data-testid="stSidebar"] label').filter(
         has_text=re.compile(f"^{re.escape(panel)}$")
     ).click()
@@ -197,13 +197,13 @@ def _show(page, panel: str) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _assert_no_exception(page) -> None:  # type: ignore[no-untyped-def]
+def _assert_no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
     assert "Traceback" not in page.inner_text("body")
     assert page.js_errors == []
 
 
-def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]
+def _screenshots(page, source: str) -> None:
     folder = ARTIFACTS / source
     folder.mkdir(parents=True, exist_ok=True)
     for panel in PANEL_MARKERS:
@@ -213,17 +213,17 @@ def _screenshots(page, source: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _feed_lines(page) -> list[str]:  # type: ignore[no-untyped-def]
-    return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] li').all_inner_texts()
+    return page.locator('[data-testid="stMain"] [data-testid="stHtml"] li').all_inner_texts()
 
 
-def _shown_tick(page) -> int | None:  # type: ignore[no-untyped-def]
+def _shown_tick(page) -> int | None:
     match = re.search(r"live at tick (\d+)", page.inner_text('[data-testid="stMain"]'))
     return int(match.group(1)) if match else None
 
 
-def _check_dialogue_grows(page) -> None:  # type: ignore[no-untyped-def]
+def _check_dialogue_grows(page) -> None:
     _show(page, "Dialogue")
-    before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))  # type: ignore[arg-type]
+    before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))
     new = wait_for(
         lambda: [line for line in _feed_lines(page) if line not in before], 60, "new dialogue lines"
     )
@@ -249,9 +249,7 @@ def test_dialogue_appears_live_with_the_writer_helper(dashboard: tuple[Path, str
         pw, browser, page = _open(url)
         try:
             _check_dialogue_grows(page)
-            first = page.locator(
-                '[data-testid="stMain"] [data-testid="stMarkdownContainer"] li'
-            ).first.inner_text()
+            first = page.locator('[data-testid="stMain"] [data-testid="stHtml"] li').first.inner_text()
             assert re.search(r"t\d+ .+ → .+ @ .+: line \d+\.\d", first) or "rule insult" in first, first
             _assert_no_exception(page)
             _screenshots(page, "writer-helper")
@@ -296,8 +294,11 @@ def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path
         pw, browser, page = _open(url)
         try:
             _show(page, "World map")
-            first_tick = wait_for(lambda: _shown_tick(page), 60, "the live tick caption")
-            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 60, "the live tick to advance")  # type: ignore[operator]
+            # Tick 0 is a tick: wait for the caption, not for a truthy tick number.
+            wait_for(lambda: _shown_tick(page) is not None, 60, "the live tick caption")
+            first_tick = _shown_tick(page)
+            assert first_tick is not None
+            wait_for(lambda: (_shown_tick(page) or 0) > first_tick, 120, "the live tick to advance")
             if config.name == "town.yaml":  # LLM avatars: their generated speech must show up live
                 wait_for(lambda: _says(runs) > 0, 240, "the first LLM say events")
                 _check_dialogue_grows(page)
@@ -310,3 +311,114 @@ def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path
     finally:
         _stop(run)
         assert run.returncode is not None
+
+
+# -- run text is text -------------------------------------------------------------------------------
+
+
+class _Canary:
+    """A local HTTP server that records every request: rendered run text must never make one."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[str] = []
+        canary = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                canary.requests.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _hostile_run(runs: Path, port: int) -> dict[str, str]:
+    """A finished run whose id, scenario, names, places, memories and dialogue are Markdown and HTML."""
+    from sim.store import EventStore
+
+    url = f"http://127.0.0.1:{port}"
+    texts = {
+        "run_id": f"![run]({url}/run-id.png)",
+        "scenario": f"<img src={url}/scenario.png>",
+        "name0": f"![ada]({url}/name.png)",
+        "name1": "<b>Bo</b> :material/home:",
+        "place": f"[plaza]({url}/place)",
+        "say": f"see {url}/link **bold** <img src={url}/say.png> :material/star: $x^2$",
+        "memory": f"![mem]({url}/memory.png) <script>fetch('{url}/script')</script>",
+    }
+    folder = runs / "hostile"
+    store = EventStore.create(
+        folder / "events.db", run_id=texts["run_id"], scenario=texts["scenario"], seed=1, config={}
+    )
+    store.register_agents(
+        [(0, texts["name0"], "random_give", {"role": "x"}), (1, texts["name1"], "random_give", {"role": "y"})]
+    )
+    for t in range(3):
+        store.write_tick(
+            t,
+            [
+                ("say", 0, 1, texts["place"], texts["say"], {}),
+                ("say", 1, 0, texts["place"], texts["say"], {}),
+            ],
+            {"gini": 0.1},
+            [
+                (0, texts["place"], 1, 1, 10, {"memories": [texts["memory"]]}),
+                (1, texts["place"], 2, 2, 20, {"memories": [texts["memory"]]}),
+            ],
+        )
+    store.set_status("finished")
+    store.close()
+    return texts
+
+
+def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: tuple[Path, str]) -> None:
+    runs, url = dashboard
+    canary = _Canary()
+    try:
+        texts = _hostile_run(runs, canary.port)
+        pw, browser, page = _open(url)
+        try:
+            caption = wait_for(
+                lambda: texts["run_id"] in page.inner_text('[data-testid="stMain"]'), 60, "the run caption"
+            )
+            assert caption
+            _show(page, "Dialogue")
+            feed = wait_for(lambda: _feed_lines(page), 60, "the dialogue feed")
+            assert any(texts["say"] in line and texts["name0"] in line for line in feed), feed  # type: ignore[union-attr]
+            _show(page, "Avatar inspector")
+            wait_for(lambda: texts["memory"] in page.inner_text("body"), 60, "the memory list")
+            body = page.inner_text("body")
+            for key in ("run_id", "scenario", "name0", "place", "say", "memory"):
+                assert texts[key] in body, key
+            main = page.locator('[data-testid="stMain"]')
+            # Nothing became an element: no links, images or scripts pointing at the canary, no icons.
+            port = str(canary.port)
+            links = main.locator(f'a[href*="{port}"]')
+            assert links.count() == 0, [
+                links.nth(i).evaluate("a => a.closest('[data-testid]').outerHTML.slice(0, 600)")
+                for i in range(links.count())
+            ]
+            assert main.locator(f'img[src*="{port}"]').count() == 0
+            assert main.locator("script").count() == 0
+            assert main.locator('[data-testid="stIconMaterial"]').count() == 0
+            assert main.locator(".katex").count() == 0
+            _assert_no_exception(page)
+            page.wait_for_timeout(500)  # anything the page would fetch has had its chance
+            assert canary.requests == []
+        finally:
+            browser.close()
+            pw.stop()
+    finally:
+        canary.close()

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from agents.lm import ChooseRequest, GenerateRequest, Message
 from sim.llm.engine import Engine
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def test_embedded_model_loads_offline_from_the_installed_package():
     code = (
         "from sim.llm.engine import Engine\n"
         "e = Engine('smollm2-135m', max_batch_size=2)\n"
-        "from sim.llm.protocol import GenerateRequest, Message\n"
+        "from agents.lm import GenerateRequest, Message\n"
         "print(e.generate([GenerateRequest((Message('user','Say hi'),), max_new_tokens=4, temperature=0)])[0].completion_tokens)"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

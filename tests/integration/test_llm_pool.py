@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from agents.lm import ChooseRequest, GenerateRequest, Message
 from sim.llm.pool import Pool
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +96,35 @@ def test_bad_request_fails_the_call_but_not_the_replica(pool):
     with pytest.raises(Exception, match="requests"):
         pool.generate([ChooseRequest((Message("user", "x"),), ("a", "b"))])
     assert pool.generate([_req(0, "after")])[0].completion_tokens >= 1
+
+
+def test_a_hung_replica_costs_one_deadline_and_its_avatars_fall_back_to_rule_policies(pool):
+    from pathlib import Path
+
+    from sim.model import MetaverseModel
+
+    town = Path(__file__).resolve().parents[2] / "configs" / "town.yaml"
+    model = MetaverseModel(town, llm=pool, seed=1, ticks=2)
+    pid = pool.replica_pids()[0]
+    pool.deadline_s = 3.0
+    os.kill(pid, signal.SIGSTOP)  # a real hang: the process stops answering, Ray still sees it alive
+    try:
+        model.step()
+        falls = [e for e in model.last_events if e.kind == "llm_fallback"]
+        asked = {
+            a for a, opts in model.last_record.options.items() if a in model.llm_avatars and len(opts) > 1
+        }
+        assert {e.actor for e in falls} >= asked - {e.actor for e in model.last_events if e.kind == "say"}
+        assert falls and all("no answer within 3 s" in e.data["reason"] for e in falls)
+        assert 0 in pool._hung  # no new work for it until its late answer arrives
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 120
+    while pool._hung and time.monotonic() < deadline:
+        pool._recover_hung()  # poll the late answer, bounded
+    assert not pool._hung
+    pool.deadline_s = None
+    (answer,) = pool.choose(
+        [ChooseRequest((Message("user", "Pick one."),), ("yes", "no"), request_id="after")]
+    )
+    assert not answer.error and len(answer.probs) == 2

@@ -97,7 +97,13 @@ def test_run_makes_a_run_folder_and_prints_it_last(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     run_dir = Path(proc.stdout.strip())  # not a terminal: no progress bar, only the folder
     assert run_dir.parent == tmp_path
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "events.db"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "events.db",
+        "events.db.lock",
+        "usage.json",  # every run folder has one (zeros for a rule-only run)
+    ]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (cfg["run"]["ticks"], cfg["run"]["seed"], cfg["population"]["count"]) == (4, 5, 50)
     assert _status(run_dir) == ("finished", 3)

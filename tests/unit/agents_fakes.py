@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 
 
 class ScriptedLanguageModel:

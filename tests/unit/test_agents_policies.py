@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from agents_fakes import ScriptedLanguageModel, ScriptedWorld
 
 from agents.llm_policy import LLMPolicy, clean_speech
+from agents.lm import Choice
 from agents.memory import Memory
 from agents.persona import Persona
 from agents.policy import PendingChoice, TickContext
@@ -20,7 +21,6 @@ from agents.rules import (
     SpammerPolicy,
     TraderPolicy,
 )
-from sim.llm.protocol import Choice
 from world.types import Action, Heard, Observation, ProjectView
 
 PERSONA = Persona("Ada Brook", 30, "baker", ("kind", "shrewd"), ("sell bread",), ("honesty",))

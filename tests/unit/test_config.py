@@ -35,8 +35,13 @@ def error_of(path: Path, overrides: list[str] | None = None) -> str:
     return msg
 
 
-def test_empty_file_gives_the_default_scenario(tmp_path):
-    cfg = load_scenario(write(tmp_path, ""))
+def test_an_empty_file_is_refused_and_an_empty_mapping_is_the_default_scenario(tmp_path):
+    for empty in ("", "# only a comment\n", "\n\n"):
+        assert (
+            error_of(write(tmp_path, empty))
+            == f"{tmp_path / 'x.yaml'}: empty scenario file (no YAML content)"
+        )
+    cfg = load_scenario(write(tmp_path, "{}\n"))
     assert cfg == ScenarioConfig()
     assert (cfg.llm.model, cfg.run.ticks, cfg.economy.currency, list(cfg.world.places)) == (
         "smollm2-135m",
@@ -55,7 +60,7 @@ def test_every_shipped_config_validates_and_round_trips_through_dump(path):
 def test_config_is_frozen():
     cfg = ScenarioConfig()
     with pytest.raises(Exception, match="frozen"):
-        cfg.run.ticks = 5  # type: ignore[misc]
+        cfg.run.ticks = 5
 
 
 @pytest.mark.parametrize(
@@ -66,7 +71,7 @@ def test_config_is_frozen():
         ("bogus: 1\n", "bogus: unknown field"),
         ("run:\n  ticks: many\n", "run.ticks: must be an integer (got 'many')"),
         ("run:\n  ticks: -1\n", "run.ticks: must be at least 0"),
-        ("llm:\n  device: tpu\n", "llm.device: must be 'auto', 'cpu' or 'cuda'"),
+        ("llm:\n  device: tpu\n", "llm.device: must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'"),
         ("llm:\n  top_p: 0\n", "llm.top_p: must be between 0.01 and 1"),
         ("social:\n  generator: {kind: erdos}\n", "social.generator.kind: must be 'watts_strogatz'"),
         ("world:\n  places: {a: {x: 50, y: 0}}\n", "world.places.a: (50, 0) is outside the 20x20 grid"),
@@ -147,6 +152,7 @@ def test_set_overrides_apply_before_validation(tmp_path):
             "run.ticks=5",
             "llm.model=gpt2",
             "population.roles.0.count=4",
+            "population.count=4",
             "world.width=30",
         ],
     )
@@ -160,7 +166,7 @@ def test_set_overrides_apply_before_validation(tmp_path):
 
 
 def test_bad_set_value_names_the_field_and_the_flag(tmp_path):
-    path = write(tmp_path, "")
+    path = write(tmp_path, "{}")
     assert (
         error_of(path, ["economy.tax_rate=2"])
         == f"{path}: economy.tax_rate: must be between 0 and 1 (set by --set)"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from dashboard.launch import APP, check_port, dashboard_command, streamlit_argv
+from dashboard.launch import APP, check_port, dashboard_command, exposure_warning, streamlit_argv
 from sim.errors import UserError
 
 
@@ -63,3 +66,65 @@ def test_streamlit_command_binds_loopback_headless_without_telemetry(tmp_path: P
         "--browser.gatherUsageStats": "false",
     }
     assert argv[13:] == ["--", "--runs", str(tmp_path.resolve())]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_loopback_hosts_bind_without_a_warning(host: str) -> None:
+    assert exposure_warning(host, 8501) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+def test_binding_beyond_loopback_prints_a_loud_warning(host: str) -> None:
+    warning = exposure_warning(host, 8501)
+    assert warning is not None and warning.startswith(f"WARNING: the dashboard is served on {host}:8501")
+
+
+def _serving(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_mesaverse_dashboard_stops_the_streamlit_server_it_started(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from sim.cli import main; main()",
+            "dashboard",
+            "--runs",
+            str(tmp_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the signal reaches mesaverse only, not its child: the child must be stopped by it
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not _serving(port):
+            assert proc.poll() is None and time.monotonic() < deadline, "the dashboard never served"
+            time.sleep(0.25)
+        os.kill(proc.pid, sig)  # the parent only
+        assert proc.wait(timeout=30) in (0, 130)
+        deadline = time.monotonic() + 30
+        while _serving(port):
+            assert time.monotonic() < deadline, "streamlit still serving after mesaverse stopped"
+            time.sleep(0.25)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest
 from sim.evaluation.judge import persona_consistency, run_survey
 from sim.evaluation.metrics import load_log, summarize
 from sim.evaluation.sweep import SurveyQuestion
-from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest
 from sim.store import EventStore
 
 PERSONA = {

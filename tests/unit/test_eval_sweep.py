@@ -92,7 +92,7 @@ def test_missing_file_and_bad_yaml_are_user_errors(tmp_path: Path) -> None:
         load_sweep(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(UserError, match="not valid YAML"):
+    with pytest.raises(UserError, match="line 2, column 1: YAML syntax error"):
         load_sweep(bad)
 
 

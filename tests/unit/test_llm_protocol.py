@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.lm import ChooseRequest, GenerateRequest, Message, request_seed
 from sim.llm.models import resolve
 from sim.llm.prefix_cache import PrefixCache
-from sim.llm.protocol import ChooseRequest, GenerateRequest, Message
-from sim.llm.seeding import request_seed
 
 MSGS = (Message("user", "hi"),)
 

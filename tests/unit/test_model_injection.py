@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agents_fakes import ScriptedLanguageModel
 
-from sim.llm.protocol import Choice, ChooseRequest
+from agents.lm import Choice, ChooseRequest
 from sim.model import MetaverseModel
 from world.types import Action
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from world_fakes import make_world
 
+from agents.lm import Choice, ChooseRequest
 from sim.config import ModerationConfig
 from sim.errors import UserError
-from sim.llm.protocol import Choice, ChooseRequest
 from sim.moderation_judge import moderation_judge
 from sim.offline_moderation import moderate_command, moderate_lines
 from world import Action

@@ -212,3 +212,46 @@ def test_opening_a_missing_or_corrupt_store_is_a_user_error(tmp_path: Path) -> N
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(UserError, match="not a mesaverse event store"):
         connect_readonly(junk)
+
+
+def _finished_store(folder: Path) -> Path:
+    store = EventStore.create(folder / "events.db", run_id="r", scenario="s", seed=1, config={})
+    store.write_tick(0, [("say", 0, 1, "plaza", "hi", {})], {"m": 1.0}, [(0, "plaza", 0, 0, 5, {})])
+    store.set_status("finished")
+    store.close()
+    return folder / "events.db"
+
+
+def test_a_closed_store_has_no_wal_files_and_readers_create_none(tmp_path: Path) -> None:
+    db = _finished_store(tmp_path / "run")
+    assert sorted(p.name for p in db.parent.iterdir()) == ["events.db", "events.db.lock"]
+    for _ in range(2):
+        conn = connect_readonly(db)
+        assert conn.execute("SELECT status, last_tick FROM runs").fetchone() == ("finished", 0)
+        conn.close()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["events.db", "events.db.lock"]
+
+
+def test_a_wal_mode_store_without_its_wal_opens_immutable_creating_nothing(tmp_path: Path) -> None:
+    db = _finished_store(tmp_path / "run")
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    conn.close()  # the last connection: the WAL is checkpointed and removed, the header still says WAL
+    assert not db.with_name("events.db-wal").exists()
+    db.parent.chmod(0o555)
+    try:
+        reader = connect_readonly(db)
+        assert reader.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
+        reader.close()
+    finally:
+        db.parent.chmod(0o755)
+    assert sorted(p.name for p in db.parent.iterdir()) == ["events.db", "events.db.lock"]
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path: Path) -> None:
+    db = tmp_path / "run" / "events.db"
+    first = EventStore.create(db, run_id="r", scenario="s", seed=1, config={})
+    with pytest.raises(UserError, match=r"the run is being written by another process \(pid \d+\)"):
+        EventStore.open(db)
+    first.close()
+    EventStore.open(db).close()  # released on close

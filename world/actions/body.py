@@ -86,15 +86,16 @@ class Consume(ActionSpec):
         return f"eat {a.qty} {a.item}"
 
     def check(self, w: World, a: Action, draft: bool = False) -> str | None:
-        cfg = w.item_cfg.get(a.item) if a.item is not None else None
-        if cfg is None:
-            return f"unknown item {a.item!r}"
+        item = a.item
+        cfg = w.item_cfg.get(item) if item is not None else None
+        if item is None or cfg is None:
+            return f"unknown item {item!r}"
         if cfg.food <= 0 and cfg.energy <= 0:
-            return f"{a.item} cannot be eaten"
+            return f"{item} cannot be eaten"
         err = quantity_error(a.qty)
         if err:
             return err
-        have = w.ledger.balance(a.actor, a.item)  # type: ignore[arg-type]  # a.item is set: cfg found it
+        have = w.ledger.balance(a.actor, item)
         if have < a.qty:
             return f"holds only {have} {a.item}"
         return None

@@ -90,7 +90,8 @@ class Join(ActionSpec):
         return None
 
     def apply(self, w: World, a: Action, out: list[Event]) -> None:
-        p = w.projects.active[a.project_id]  # type: ignore[index]  # check() found the project
+        assert a.project_id is not None  # check() found the project
+        p = w.projects.active[a.project_id]
         w.projects.join(a.actor, p.id)
         out.append(
             Event(
@@ -151,7 +152,8 @@ class Contribute(ActionSpec):
         return None
 
     def apply(self, w: World, a: Action, out: list[Event]) -> None:
-        p = w.projects.active[a.project_id]  # type: ignore[index]  # check() found the project
+        assert a.project_id is not None  # check() found the project
+        p = w.projects.active[a.project_id]
         asset, actor = a.item, a.actor
         assert asset is not None
         place = w.places.at.get(actor)

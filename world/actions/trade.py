@@ -142,7 +142,8 @@ class Accept(ActionSpec):
 
     def apply(self, w: World, a: Action, out: list[Event]) -> None:
         actor, tick = a.actor, w.tick
-        o = w.offers.open[a.offer_id]  # type: ignore[index]  # check() found the offer
+        assert a.offer_id is not None  # check() found the offer
+        o = w.offers.open[a.offer_id]
         sender = o.sender
         place = w.places.at.get(actor)
         short = w.offers.shortfall(sender, o.give)
@@ -208,7 +209,8 @@ class Reject(ActionSpec):
         return None
 
     def apply(self, w: World, a: Action, out: list[Event]) -> None:
-        o = w.offers.close(a.offer_id)  # type: ignore[arg-type]  # check() found the offer
+        assert a.offer_id is not None  # check() found the offer
+        o = w.offers.close(a.offer_id)
         why = "withdrawn" if a.actor == o.sender else "rejected"
         other = o.target if why == "withdrawn" else o.sender
         out.append(

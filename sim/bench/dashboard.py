@@ -9,6 +9,9 @@ incremental path: trackers primed by the previous refresh read only the new tick
 Figures (JSON with ``--json``): ``refresh_ms`` (the slowest panel's median warm refresh, the figure to
 hold under 200 ms), ``refresh_all_panels_ms`` (all eight panels in one go), per panel median and p95,
 the cold first load, and a replay refresh at mid-run.
+
+It lives in ``sim/bench/``, not ``dashboard/``, because it writes the store (the dashboard only reads it);
+it drives the dashboard's queries and panels the way the page does.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _tick_events(rng: random.Random, tick: int) -> Iterator[tuple[Any, ...]]:
         if r < 0.6:
             flagged = rng.random() < 0.02
             violation = flagged if rng.random() < 0.8 else not flagged
-            data = {
+            data: dict[str, Any] = {
                 "flagged": flagged,
                 "rule": RULES[a % 3] if flagged else None,
                 "delivered": not flagged,

@@ -1,18 +1,23 @@
-"""The language-model protocol: two batched calls, ``generate`` and ``choose``.
+"""The language-model protocol avatars speak: two batched calls, ``generate`` and ``choose``.
 
 Following Concordia's two-method interface (``sample_text`` / ``sample_choice``), but
-batched: agents never talk to a model one request at a time. Everything that serves a
-model (the in-process :class:`~sim.llm.engine.Engine`, a Ray replica, the
+batched: agents never talk to a model one request at a time. The protocol belongs to its
+consumer (agents), so it is torch-free and every layer may depend on it; everything that
+serves a model (the in-process :class:`~sim.llm.engine.Engine`, a Ray replica, the
 :class:`~sim.llm.pool.Pool`) implements :class:`LanguageModel`.
 
 Requests are frozen and validate themselves: a bad field raises ``ValueError`` naming it.
+Per-request seeds come from :func:`request_seed`, derived from (run seed, tick, agent id): a
+run and its resumed twin send the same seeds, so they get the same answers for the same
+batch composition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "MAX_OPTIONS",
@@ -22,6 +27,7 @@ __all__ = [
     "GenerateRequest",
     "LanguageModel",
     "Message",
+    "request_seed",
 ]
 
 MAX_OPTIONS = 26  # options are labelled A..Z
@@ -42,7 +48,7 @@ class Message:
             raise ValueError("messages.content: must be a string")
 
 
-def _as_messages(messages: Sequence[Message | dict]) -> tuple[Message, ...]:
+def _as_messages(messages: Sequence[Message | Mapping[str, str]]) -> tuple[Message, ...]:
     out = []
     for m in messages:
         out.append(m if isinstance(m, Message) else Message(role=m["role"], content=m["content"]))
@@ -67,6 +73,9 @@ class GenerateRequest:
     stop: tuple[str, ...] = ()
     seed: int = 0
     request_id: str = ""
+    #: Sticky routing key (the avatar's id): requests with one key go to the same replica while
+    #: it lives, so that avatar's cached prompt stays hot there. None: any replica.
+    route: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
@@ -100,6 +109,7 @@ class ChooseRequest:
     answer_prefix: str = ""
     seed: int = 0
     request_id: str = ""
+    route: int | None = None  # as GenerateRequest.route
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
@@ -119,9 +129,23 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    finish_reason: str  # "stop" (EOS or a stop string), "length", or "error" (see ``error``)
     cached_tokens: int = 0  # prompt tokens served from the prefix cache
     request_id: str = ""
+    #: Why no text came (the call's deadline passed, the replica was lost); "" for an answer.
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str, request_id: str = "") -> Completion:
+        """The answer for a request that got none."""
+        return cls(
+            text="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            finish_reason="error",
+            request_id=request_id,
+            error=reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +157,14 @@ class Choice:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     request_id: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Why no distribution came (deadline, replica lost); "" for an answer. Then ``probs`` is empty.
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str, request_id: str = "") -> Choice:
+        """The answer for a request that got none."""
+        return cls(probs=(), index=-1, request_id=request_id, error=reason)
 
 
 @runtime_checkable
@@ -143,3 +174,9 @@ class LanguageModel(Protocol):
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Completion]: ...
 
     def choose(self, requests: Sequence[ChooseRequest]) -> list[Choice]: ...
+
+
+def request_seed(run_seed: int, tick: int, agent_id: int, salt: str = "") -> int:
+    """A stable 63-bit seed (Python's ``hash`` is salted per process, so we use blake2b)."""
+    digest = hashlib.blake2b(f"{run_seed}:{tick}:{agent_id}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
