@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="mesaverse: a distributed multi-agent metaverse simulation.",
 )
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: llm, sim, dashboard, eval.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: llm, sim, dashboard, eval, moderation.")
 app.add_typer(bench_app, name="bench")
 
 
@@ -102,11 +102,17 @@ def moderate(
     config: Annotated[Path, typer.Option(help="Scenario whose moderation policy applies.")] = Path(
         "configs/moderation.yaml"
     ),
+    eval_: Annotated[
+        bool,
+        typer.Option(
+            "--eval", help="Score the verdicts against the lines' labels (overall and per category)."
+        ),
+    ] = False,
 ) -> None:
     """Apply a scenario's moderation policy offline: one verdict JSON line per message."""
     from sim.offline_moderation import moderate_command
 
-    moderate_command(file, config=config)
+    moderate_command(file, config=config, evaluate=eval_)
 
 
 @app.command()
@@ -219,6 +225,18 @@ def bench_eval(
     from sim.evaluation.bench import bench_eval_command
 
     bench_eval_command(json_path=json_path, runs=runs)
+
+
+@bench_app.command(name="moderation")
+def bench_moderation(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    messages: Annotated[int, typer.Option(help="Messages screened.")] = 100_000,
+    config: Annotated[Path | None, typer.Option(help="Scenario whose rules run.")] = None,
+) -> None:
+    """Moderation: messages/s through the non-LLM rules (target >= 10,000/s)."""
+    from sim.bench.moderation import bench_moderation_command
+
+    bench_moderation_command(json_path=json_path, messages=messages, config=config)
 
 
 def invoke(argv: list[str] | None = None) -> int:

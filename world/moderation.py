@@ -12,11 +12,19 @@ Rule kinds (parameters in docs/config.md):
 - ``scam_unowned``: an offer of goods the sender does not hold;
 - ``scam_dishonoured``: ``threshold`` of a sender's offers failed on acceptance;
 - ``reports``: ``threshold`` distinct avatars reported the same one within ``window`` ticks;
-- ``llm``: a language model answers a yes/no question about the message (P(yes) >= probability).
+- ``offensive``, ``threat``, ``scam_request``, ``spam``: a text detector of :mod:`world.detectors`
+  scores the message in [0, 1]; the rule fires at ``min_score``, with the score and the evidence;
+- ``near_duplicate``: the same message (word-set similarity >= ``similarity``) from ``threshold``
+  distinct senders within ``window`` ticks (messages of at least ``min_words`` words);
+- ``llm``: a language model answers a yes/no question about the message (P(yes) >= probability);
+  with ``borderline`` set, only messages a detector scored in [borderline, its min_score) are asked:
+  a second opinion where the detectors are unsure, not a model call per message.
 
 The first rule that fires decides. A decision on a sanctionable rule moves the avatar one
-step up the ladder (warn, mute for N ticks, ban by default). A muted avatar's messages and
-offers are not delivered; a banned avatar can no longer act. Where the scenario marks
+step up the ladder of the rule's ``severity`` (``sanctions.ladders``, else ``sanctions.ladder``:
+warn, mute for N ticks, ban by default), so a threat can mute at once. A muted avatar's messages
+and offers are not delivered (a message withheld that way counts as moderated in the scores);
+a banned avatar can no longer act. Where the scenario marks
 ground truth (scripted violators), precision, recall and ticks-to-action are kept.
 
 The ``llm`` rule asks a :data:`Judge`: a port this module defines, a plain callable
@@ -35,6 +43,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from world import detectors
+from world.detectors import Finding, NearDuplicates, Text
 from world.stats import DetectionScores
 
 __all__ = ["VIOLATOR_POLICIES", "Decision", "Judge", "Moderator", "normalise"]
@@ -55,15 +65,53 @@ def normalise(text: str) -> str:
 
 
 class Decision:
-    """A rule fired: its id, the evidence, and whether it blocks and sanctions."""
+    """A rule fired: its id, the evidence, its severity, and whether it blocks and sanctions.
 
-    __slots__ = ("block", "evidence", "rule", "sanctions")
+    Detector rules put their score in the evidence (``{"score": 0.9, ...}``).
+    """
+
+    __slots__ = ("block", "evidence", "rule", "sanctions", "severity")
 
     def __init__(self, rule: Any, evidence: dict[str, Any]) -> None:
         self.rule = rule.id
         self.evidence = evidence
         self.block = rule.block
         self.sanctions = rule.sanction
+        self.severity = getattr(rule, "severity", "medium")
+
+
+#: Detector rule kinds and the function that scores a prepared message.
+DETECTORS: dict[str, Callable[[Text], Finding | None]] = {
+    "offensive": detectors.offensive,
+    "threat": detectors.threat,
+    "scam_request": detectors.scam,
+    "spam": detectors.spam,
+}
+
+
+class _Findings(dict[str, "Finding | None"]):
+    """Findings of one prepared text by detector kind, each computed on first read."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, kind: str) -> Finding | None:
+        f = self[kind] = DETECTORS[kind](self.text)
+        return f
+
+
+_NO_FINDINGS: dict[str, Finding | None] = {}
+_MESSAGE_KINDS = (
+    "words",
+    "patterns",
+    "rate_limit",
+    "repeat",
+    "harassment",
+    "llm",
+    "near_duplicate",
+    *DETECTORS,
+)
 
 
 class _Vocabulary:
@@ -108,11 +156,13 @@ class Moderator:
         self._patterns = {
             r.id: [re.compile(p, re.IGNORECASE) for p in r.patterns] for r in self.rules if r.patterns
         }
-        self.message_rules = [
-            r
+        self.message_rules = [r for r in self.rules if r.kind in _MESSAGE_KINDS]
+        self.detector_rules = [r for r in self.rules if r.kind in DETECTORS]
+        self._dups = {
+            r.id: NearDuplicates(r.window, r.similarity, r.min_words)
             for r in self.rules
-            if r.kind in ("words", "patterns", "rate_limit", "repeat", "harassment", "llm")
-        ]
+            if r.kind == "near_duplicate"
+        }
         self.offer_rules = [r for r in self.rules if r.kind in ("scam_price", "scam_unowned")]
         self._by_kind = {r.kind: r for r in self.rules}
         self._horizon = max([r.window for r in self.rules] + [1])
@@ -136,6 +186,9 @@ class Moderator:
         self.message_tally = [0, 0, 0, 0]
         self.counts: dict[str, int] = {}  # decisions per rule, this tick
         self.sanction_count = 0  # sanctions this tick
+        self._scored: dict[str, tuple[Text, _Findings]] = {}  # this tick's texts
+        for dup in self._dups.values():
+            dup.set_state([])
 
     # -- status -------------------------------------------------------------------------
 
@@ -177,6 +230,23 @@ class Moderator:
             self.message_tally[(0 if d is not None else 2) + (0 if harmful else 1)] += 1
         return d
 
+    def withheld(self, sender: int, tick: int) -> None:
+        """A message of a muted ``sender`` was not delivered: it counts as moderated in the scores."""
+        self.note_act(sender, tick)
+        if self.violators:
+            self.message_tally[0 if sender in self.violators else 1] += 1
+
+    def scores(self, text: str) -> tuple[Text, _Findings]:
+        """The prepared text and its findings by detector kind, each computed when first read
+        (``found[kind]``) and cached for the tick."""
+        hit = self._scored.get(text)
+        if hit is None:
+            t = detectors.prepare(text)
+            hit = (t, _Findings(t))
+            if len(self._scored) < 4096:
+                self._scored[text] = hit
+        return hit
+
     def message_scores(self) -> DetectionScores:
         """Per-message precision and recall so far (messages of runs with ground truth)."""
         tp, fp, fn, tn = self.message_tally
@@ -195,9 +265,22 @@ class Moderator:
             hostile_word = self._vocab[h.id].find(text)
         if hostile_word is not None:
             hq = self._window(self.hostile, f"{sender}>{target}", tick)
+        prepared: Text | None = None
+        found: dict[str, Finding | None] = _NO_FINDINGS
+        if self.detector_rules or self._dups:
+            prepared, found = self.scores(text)
+        dups = {rid: d.add(sender, tick, prepared.tokens) for rid, d in self._dups.items() if prepared}
         for r in self.message_rules:
             k = r.kind
-            if k == "words":
+            if k in DETECTORS:
+                f = found[k]
+                if f is not None and f.score >= r.min_score:
+                    return Decision(r, {"score": f.score, **f.evidence})
+            elif k == "near_duplicate":
+                f = dups.get(r.id)
+                if f is not None and f.evidence["senders"] >= r.threshold:
+                    return Decision(r, {"score": f.score, **f.evidence, "window": r.window})
+            elif k == "words":
                 w = self._vocab[r.id].find(text)
                 if w is not None:
                     return Decision(r, {"word": w})
@@ -220,14 +303,31 @@ class Moderator:
                     if n >= r.threshold:
                         return Decision(r, {"target": target, "hostile": n, "word": hostile_word})
             elif k == "llm" and llm_yes is not None and llm_yes >= r.probability:
-                return Decision(r, {"p_yes": round(llm_yes, 4)})
+                ev: dict[str, Any] = {"p_yes": round(llm_yes, 4)}
+                if r.borderline is not None:
+                    ev["second_opinion_on"] = self._borderline_of(found, r)
+                return Decision(r, ev)
         return None
 
+    def _borderline_of(self, found: dict[str, Finding | None], llm_rule: Any) -> dict[str, float]:
+        """Detector rules whose score is borderline for ``llm_rule``: rule id -> score."""
+        out = {}
+        for r in self.detector_rules:
+            f = found[r.kind]
+            if f is not None and llm_rule.borderline <= f.score < r.min_score:
+                out[r.id] = f.score
+        return out
+
     def is_hostile(self, text: str) -> bool:
-        """Whether ``text`` uses the harassment rule's (or a words rule's) vocabulary."""
+        """Whether ``text`` uses the harassment rule's (or a words rule's) vocabulary, or an
+        ``offensive`` or ``threat`` rule would flag it."""
         for r in self.rules:
             if r.kind in ("harassment", "words") and self._vocab[r.id].find(text) is not None:
                 return True
+            if r.kind in ("offensive", "threat"):
+                f = self.scores(text)[1][r.kind]
+                if f is not None and f.score >= r.min_score:
+                    return True
         return False
 
     @property
@@ -243,10 +343,20 @@ class Moderator:
         rule = self._by_kind.get("llm")
         if rule is None or self.judge_port is None or not texts:
             return [None] * len(texts)
-        answers = list(self.judge_port(rule.question, list(texts), seed))
-        if len(answers) != len(texts):
-            raise ValueError(f"the moderation judge answered {len(answers)} of {len(texts)} messages")
-        return [None if p is None else float(p) for p in answers]
+        if rule.borderline is None:
+            asked = list(range(len(texts)))
+        else:
+            # A second opinion only where a detector is unsure: the model sees few messages.
+            asked = [i for i, x in enumerate(texts) if self._borderline_of(self.scores(x)[1], rule)]
+        out: list[float | None] = [None] * len(texts)
+        if not asked:
+            return out
+        answers = list(self.judge_port(rule.question, [texts[i] for i in asked], seed))
+        if len(answers) != len(asked):
+            raise ValueError(f"the moderation judge answered {len(answers)} of {len(asked)} messages")
+        for i, p in zip(asked, answers, strict=True):
+            out[i] = None if p is None else float(p)
+        return out
 
     def screen_offer(
         self,
@@ -312,7 +422,7 @@ class Moderator:
             return "none", None
         n = self.strikes.get(avatar, 0)
         self.strikes[avatar] = n + 1
-        ladder = self.cfg.sanctions.ladder
+        ladder = self.cfg.sanctions.ladders.get(decision.severity) or self.cfg.sanctions.ladder
         if not ladder:
             return "none", None
         action = ladder[min(n, len(ladder) - 1)]
@@ -348,6 +458,7 @@ class Moderator:
         """Reset the per-tick counters."""
         self.counts = {}
         self.sanction_count = 0
+        self._scored = {}
 
     def get_state(self) -> dict[str, Any]:
         """JSON-safe state: windows, strikes, mutes, bans and scores."""
@@ -371,6 +482,7 @@ class Moderator:
             "counts": dict(self.counts),
             "sanction_count": self.sanction_count,
             "violators": sorted(self.violators),
+            "near_duplicates": {rid: d.get_state() for rid, d in self._dups.items()},
         }
 
     def set_state(self, s: dict[str, Any]) -> None:
@@ -394,3 +506,6 @@ class Moderator:
         self.counts = dict(s["counts"])
         self.sanction_count = s["sanction_count"]
         self.violators = set(s["violators"])
+        for rid, rows in s.get("near_duplicates", {}).items():
+            if rid in self._dups:
+                self._dups[rid].set_state(rows)

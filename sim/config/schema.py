@@ -286,7 +286,16 @@ RULE_KINDS = (
     "scam_dishonoured",
     "reports",
     "llm",
+    "offensive",
+    "threat",
+    "scam_request",
+    "spam",
+    "near_duplicate",
 )
+#: Rule kinds scored by a text detector (world.detectors): they flag at ``min_score``.
+DETECTOR_KINDS = ("offensive", "threat", "scam_request", "spam")
+Severity = Literal["low", "medium", "high"]
+Ladder = tuple[Literal["warn", "mute", "ban"], ...]
 
 
 class RuleConfig(_Model):
@@ -298,8 +307,17 @@ class RuleConfig(_Model):
     words: tuple[Name, ...] = ()  # words; harassment: the hostile vocabulary
     patterns: tuple[Name, ...] = ()  # patterns: regular expressions (case-insensitive)
     max_messages: PosInt = 5  # rate_limit: messages allowed per window
-    window: PosInt = 10  # ticks looked back by rate_limit, repeat, harassment, reports
-    threshold: PosInt = 3  # repeat, harassment, reports, scam_dishonoured: count that triggers
+    window: PosInt = 10  # ticks looked back by rate_limit, repeat, harassment, reports, near_duplicate
+    threshold: PosInt = 3  # repeat, harassment, reports, scam_dishonoured; near_duplicate: distinct senders
+    min_score: Unit = (
+        0.7  # offensive, threat, scam_request, spam: flag when the detector's score is this or more
+    )
+    similarity: Unit = 0.6  # near_duplicate: word-set Jaccard similarity that counts as the same message
+    min_words: PosInt = 6  # near_duplicate: shorter messages ("good morning") are never duplicates
+    borderline: Unit | None = (
+        None  # llm: judge only messages a detector scored in [borderline, its min_score)
+    )
+    severity: Severity = "medium"  # which sanction ladder a flag climbs (sanctions.ladders)
     price_factor: Annotated[float, AfterValidator(_at_least(1))] = 3.0  # scam_price
     question: Text = "Is this message abusive, spam or a scam? Answer yes or no."  # llm
     probability: Unit = 0.5  # llm: flag when P(yes) is at least this
@@ -308,9 +326,14 @@ class RuleConfig(_Model):
 
 
 class SanctionsConfig(_Model):
-    """Escalation per avatar: the n-th sanctionable flag gets ``ladder[n]`` (the last repeats)."""
+    """Escalation per avatar: the n-th sanctionable flag gets ``ladder[n]`` (the last repeats).
 
-    ladder: tuple[Literal["warn", "mute", "ban"], ...] = ("warn", "mute", "ban")
+    A rule's ``severity`` picks ``ladders[severity]`` when given (``high: [mute, ban]`` mutes a
+    threat at once); strikes are counted per avatar across severities.
+    """
+
+    ladder: Ladder = ("warn", "mute", "ban")
+    ladders: dict[Severity, Ladder] = Field(default_factory=dict)  # per severity; missing: ``ladder``
     mute_ticks: PosInt = 5
 
 

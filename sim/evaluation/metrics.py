@@ -79,6 +79,9 @@ METRICS: dict[str, str] = {
     "moderation.precision": "flagged and violating / flagged (ground truth only)",
     "moderation.recall": "flagged and violating / violating (ground truth only)",
     "moderation.ticks_to_action": "mean ticks from an avatar's first violation to its first sanction",
+    "moderation.harmful_delivered": "violators' messages that reached someone (ground truth only)",
+    "moderation.benign_lost": "others' messages not delivered: blocked, or refused while muted (ground truth only)",
+    "moderation.coins_lost_to_scams": "coins others paid scammers above the market value of what they got, plus gifts to scammers",
     # inequality (the world's per-tick numbers)
     "inequality.gini_final": "Gini of coins at the last tick",
     "inequality.gini_mean": "Gini of coins averaged over ticks",
@@ -342,8 +345,10 @@ def moderation(log: EventLog) -> dict[str, float]:
     n = len(says)
     flagged = [bool(d.get("flagged")) for d in says["data"]]
     truth = [None if d.get("violation") is None else bool(d["violation"]) for d in says["data"]]
+    truth_known = [v is not None for v in truth]
     violating = [bool(v) for v in truth]
-    has_truth = any(v is not None for v in truth)
+    delivered = [bool(d.get("delivered", True)) for d in says["data"]]
+    has_truth = any(truth_known)
     # Precision and recall per message, as the world defines them (world.stats.detection_scores).
     scores = detection_scores(zip(flagged, truth, strict=True))
     n_violations = sum(violating) if has_truth else sum(flagged)
@@ -357,6 +362,7 @@ def moderation(log: EventLog) -> dict[str, float]:
         "moderation.precision": scores.precision if has_truth else math.nan,
         "moderation.recall": scores.recall if has_truth else math.nan,
     }
+    out.update(_moderation_effect(log, violating, truth_known, delivered, has_truth))
     # Ticks to action: for each avatar that violated (ground truth, else was flagged), from its first
     # violation to its first sanction at or after it. Avatars never sanctioned are left out (they
     # count against recall instead), so this is the speed of the actions that did happen.
@@ -371,6 +377,60 @@ def moderation(log: EventLog) -> dict[str, float]:
         if len(ticks):
             delays.append(int(ticks.min()) - tick)
     out["moderation.ticks_to_action"] = float(np.mean(delays)) if delays else math.nan
+    return out
+
+
+def _violators(log: EventLog) -> set[int]:
+    """Avatars whose messages are ground-truth violations (seen on their say events)."""
+    says = _of_kind(log, "say")
+    return {
+        int(a)
+        for a, d in zip(says["actor"], says["data"], strict=True)
+        if d.get("violation") and _avatar(a) is not None
+    }
+
+
+def _moderation_effect(
+    log: EventLog, violating: list[bool], known: list[bool], delivered: list[bool], has_truth: bool
+) -> dict[str, float]:
+    """What moderation changes for the town: harm that got through, ordinary speech it cost, and
+    coins scammers took. Comparing a run with moderation and its twin without (same seed) says
+    what the policy buys; both need ground truth (scripted violators), else NaN."""
+    out = {
+        "moderation.harmful_delivered": math.nan,
+        "moderation.benign_lost": math.nan,
+        "moderation.coins_lost_to_scams": math.nan,
+    }
+    if has_truth:
+        pairs = zip(violating, known, delivered, strict=True)
+        out["moderation.harmful_delivered"] = float(sum(1 for v, k, d in pairs if k and v and d))
+        pairs = zip(violating, known, delivered, strict=True)
+        lost = sum(1 for v, k, d in pairs if k and not v and not d)
+        bad = _violators(log)
+        # A say refused because its speaker was muted is speech lost too (only a non-violator's counts).
+        for row in _of_kind(log, "invalid_action").itertuples(index=False):
+            action = row.data.get("action") or {}
+            muted = str(row.data.get("reason", "")).startswith("muted")
+            if action.get("kind") == "say" and muted and _avatar(row.actor) not in bad:
+                lost += 1
+        out["moderation.benign_lost"] = float(lost)
+    scammers = set(log.agents.loc[log.agents["policy"] == "scammer", "agent_id"].astype(int))
+    if not scammers:
+        return out
+    quoted = _market_prices(log)
+    items = {item for _, item in quoted}
+    lost_coins = 0.0
+    for t in _of_kind(log, "trade").itertuples(index=False):
+        d = t.data
+        if d.get("seller") in scammers and d.get("buyer") not in scammers and d.get("price"):
+            market = quoted.get((int(t.tick), str(d.get("item"))), 0.0)
+            lost_coins += max(0.0, float(d["price"]) - market) * float(d.get("qty", 1) or 1)
+    for g in _of_kind(log, "give").itertuples(index=False):
+        if _avatar(g.target) in scammers and _avatar(g.actor) not in scammers:
+            item, qty = str(g.data.get("item")), float(g.data.get("qty", 0) or 0)
+            # Items have a quoted price each tick; the currency is the asset without one.
+            lost_coins += qty * (quoted.get((int(g.tick), item), 0.0) if item in items else 1.0)
+    out["moderation.coins_lost_to_scams"] = lost_coins
     return out
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from sim.evaluation.metrics import METRICS
 from sim.evaluation.plots import Series, errorbar_svg
-from sim.evaluation.stats import mean_ci, pairwise_tests, summary_table
+from sim.evaluation.stats import mean_ci, paired_differences, pairwise_tests, summary_table
 from sim.evaluation.sweep import Sweep
 
 __all__ = ["BASE_COLUMNS", "results_frame", "write_report", "write_results"]
@@ -146,6 +146,7 @@ def write_report(
     metrics = list(sweep.metrics)
     summary = summary_table(frame, metrics)
     tests = pairwise_tests(frame, metrics, sweep.test)
+    paired = paired_differences(frame, metrics) if sweep.paired else None
     n_done = int((frame["status"] == "finished").sum())
     failed = frame[frame["status"] == "failed"]
     params = sweep.swept_parameters
@@ -214,6 +215,25 @@ def write_report(
             md += [f"Tests ({sweep.test}; effect = {effect}):", "", _md_table(test_headers, rows), ""]
             hb.append(f"<p>Tests ({html.escape(sweep.test)}; effect = {html.escape(effect)}):</p>")
             hb.append(_html_table(test_headers, rows))
+        if paired is not None:
+            p = paired[paired["metric"] == metric]
+            if len(p):
+                headers = [
+                    "scenario",
+                    "setting",
+                    "minus",
+                    "pairs",
+                    "mean difference",
+                    "ci95_low",
+                    "ci95_high",
+                ]
+                rows = [
+                    [r.scenario, r.setting, r.baseline, r.pairs, r.mean_diff, r.ci_low, r.ci_high]
+                    for r in p.itertuples()
+                ]
+                md += ["Paired by seed (setting minus the first setting):", "", _md_table(headers, rows), ""]
+                hb.append("<p>Paired by seed (setting minus the first setting):</p>")
+                hb.append(_html_table(headers, rows))
 
     md += ["## Multiple comparisons", "", _NOTE, ""]
     hb.append(f"<h2>Multiple comparisons</h2><p class='note'>{html.escape(_NOTE)}</p>")

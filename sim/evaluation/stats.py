@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-__all__ = ["Comparison", "compare", "holm", "mean_ci", "pairwise_tests", "summary_table"]
+__all__ = [
+    "Comparison",
+    "compare",
+    "holm",
+    "mean_ci",
+    "paired_differences",
+    "pairwise_tests",
+    "summary_table",
+]
 
 
 def _clean(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
@@ -149,3 +157,44 @@ def pairwise_tests(results: pd.DataFrame, metrics: Sequence[str], test: str = "w
     table = pd.DataFrame(rows, columns=[*cols, "effect", "effect_name"])
     table["p_holm"] = holm(table["p"].tolist()) if len(table) else []
     return table
+
+
+def paired_differences(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Each setting minus the scenario's first setting, run by run on the same seed, per metric:
+    the mean difference with its 95% CI (Student's t over the seed pairs) and the number of pairs.
+
+    Paired runs share everything but the setting (same seed: same population, same draws until the
+    setting makes them differ), so the seed-to-seed spread cancels and the interval is narrower
+    than the difference of two independent means. Seeds where either run lacks the metric are left out.
+    """
+    done = results[results["status"] == "finished"]
+    rows = []
+    for scenario, by_scenario in done.groupby("scenario", sort=False):
+        settings = list(dict.fromkeys(by_scenario["setting"]))
+        if len(settings) < 2:
+            continue
+        base = by_scenario[by_scenario["setting"] == settings[0]].set_index("seed")
+        for setting in settings[1:]:
+            other = by_scenario[by_scenario["setting"] == setting].set_index("seed")
+            seeds = base.index.intersection(other.index)
+            for metric in metrics:
+                if metric not in by_scenario:
+                    continue
+                diffs = (
+                    other.loc[seeds, metric].astype(float) - base.loc[seeds, metric].astype(float)
+                ).to_numpy()
+                mean, low, high, n = mean_ci(diffs)
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "metric": metric,
+                        "baseline": settings[0],
+                        "setting": setting,
+                        "mean_diff": mean,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "pairs": n,
+                    }
+                )
+    cols = ["scenario", "metric", "baseline", "setting", "mean_diff", "ci_low", "ci_high", "pairs"]
+    return pd.DataFrame(rows, columns=cols)

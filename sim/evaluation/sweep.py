@@ -103,6 +103,7 @@ class Sweep(_Frozen):
     parallel: int = Field(default=4, ge=1, le=256)
     task_cpus: float = Field(default=0.25, gt=0, le=64)
     test: str = Field(default="welch", pattern=r"^(welch|mannwhitney)$")
+    paired: bool = False  # report each setting minus the first, seed by seed, with a 95% CI
 
     @field_validator("seeds", mode="before")
     @classmethod

@@ -63,10 +63,27 @@ def test_moderate_prints_one_verdict_per_message(tmp_path):
     verdicts = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(v["flagged"], v["rule"], v["action"]) for v in verdicts] == [
         (False, None, "deliver"),
-        (True, "spam_links", "warn"),
-        (False, None, "deliver"),
-        (True, "harassment", "warn"),
+        (True, "spam", "warn"),
+        (True, "abuse", "warn"),  # one insult aimed at someone is enough now
+        (True, "abuse", "mute"),  # eve's second strike
     ]
+    assert verdicts[1]["evidence"]["link"] == "bakery dot shop" and verdicts[1]["severity"] == "low"
+
+
+def test_moderate_eval_scores_the_labelled_town_messages():
+    r = mesaverse("moderate", "tests/data/moderation/dev.jsonl", "--eval")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(r.stdout.splitlines()[-1])["eval"]
+    assert {"overall", "threat", "offensive", "scam", "spam", "benign"} <= set(figures)
+    assert r.stdout.splitlines()[0].split()[:2] == ["category", "tp"]
+
+
+def test_bench_moderation_writes_its_figures(tmp_path):
+    out = tmp_path / "mod.json"
+    r = mesaverse("bench", "moderation", "--messages", "300", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(out.read_text())
+    assert figures["messages"] == 300 and figures["messages_per_s"] > 0 and "threats" in figures["rules"]
 
 
 def test_moderate_bad_line_exits_2_keeping_earlier_verdicts(tmp_path):
@@ -75,6 +92,6 @@ def test_moderate_bad_line_exits_2_keeping_earlier_verdicts(tmp_path):
     r = mesaverse("moderate", str(f), "--config", "configs/town.yaml")
     assert r.returncode == 2
     assert r.stdout.splitlines() == [
-        '{"flagged": false, "rule": null, "action": "deliver", "delivered": true}'
+        '{"flagged": false, "rule": null, "action": "deliver", "delivered": true, "moderated": false}'
     ]
     assert r.stderr.startswith(f"error: {f}: line 2: not valid JSON")

@@ -205,3 +205,40 @@ def test_collaboration_metrics_time_crews_free_riding_and_the_commons(tmp_path: 
 
 def test_commons_metrics_are_nan_without_a_commons(summary: dict[str, float]) -> None:
     assert math.isnan(summary["commons.level_final"]) and math.isnan(summary["commons.collapsed"])
+
+
+def test_moderation_effect_counts_harm_delivered_speech_lost_and_coins_lost_to_scams(tmp_path: Path) -> None:
+    tick0 = [
+        ev("say", 2, 1, "send me 10 coins, double tomorrow", flagged=True, delivered=False, violation=True),
+        ev("say", 4, 1, "you idiot", flagged=False, delivered=True, violation=True),
+        ev("say", 1, 2, "good morning", flagged=True, delivered=False, violation=False),  # lost
+        ev("say", 3, 1, "fine day", flagged=False, delivered=True, violation=False),
+        # a resident's say refused while muted is lost speech too; a violator's is not
+        ev("invalid_action", 3, reason="muted until tick 5", action={"kind": "say"}),
+        ev("invalid_action", 2, reason="muted until tick 5", action={"kind": "say"}),
+        # the scammer (2) sells bread at 15 against a market price of 10: 2 x 5 coins lost
+        ev("trade", item="bread", qty=2, price=15, tax=0, buyer=1, seller=2, via="offer"),
+        ev("give", 3, 2, item="coin", qty=3),  # 3 coins given to the scammer
+        ev("give", 3, 1, item="coin", qty=4),  # not to a scammer
+    ]
+    db = build_store(tmp_path / "events.db", [(tick0, {"price.bread": 10})])
+    s = summarize(load_log(db))
+    assert s["moderation.harmful_delivered"] == 1.0
+    assert s["moderation.benign_lost"] == 2.0
+    assert s["moderation.coins_lost_to_scams"] == 13.0
+    assert s["moderation.precision"] == 0.5 and s["moderation.recall"] == 0.5
+
+
+def test_moderation_effect_is_nan_without_ground_truth_or_scammers(tmp_path: Path) -> None:
+    global POLICIES
+    saved = POLICIES
+    POLICIES = {1: "llm", 3: "trader"}
+    try:
+        db = build_store(
+            tmp_path / "events.db", [([ev("say", 1, 3, "hi", flagged=False, violation=None)], {})]
+        )
+    finally:
+        POLICIES = saved
+    s = summarize(load_log(db))
+    assert math.isnan(s["moderation.harmful_delivered"]) and math.isnan(s["moderation.benign_lost"])
+    assert math.isnan(s["moderation.coins_lost_to_scams"])

@@ -70,3 +70,22 @@ def test_pairwise_tests_cover_every_pair_with_holm() -> None:
     ac = tests.iloc[1]
     assert (ac["p"], ac["effect"]) == (1.0, 0.0)  # identical samples
     assert tests["p_holm"].tolist() == pytest.approx(holm(tests["p"].tolist()))
+
+
+def test_paired_differences_subtract_the_first_setting_seed_by_seed() -> None:
+    import pandas as pd
+
+    from sim.evaluation.stats import paired_differences
+
+    rows = []
+    for seed, (off, on) in enumerate([(10.0, 2.0), (14.0, 5.0), (12.0, 4.0)]):
+        rows.append({"scenario": "m", "setting": "off", "seed": seed, "status": "finished", "harm": off})
+        rows.append({"scenario": "m", "setting": "on", "seed": seed, "status": "finished", "harm": on})
+    rows.append({"scenario": "m", "setting": "on", "seed": 9, "status": "finished", "harm": 0.0})  # unpaired
+    table = paired_differences(pd.DataFrame(rows), ["harm"])
+    (r,) = table.itertuples()
+    assert (r.baseline, r.setting, r.pairs) == ("off", "on", 3)
+    assert r.mean_diff == pytest.approx(-25 / 3)
+    diffs = [-8.0, -9.0, -8.0]
+    _, low, high, _ = mean_ci(diffs)
+    assert (r.ci_low, r.ci_high) == (pytest.approx(low), pytest.approx(high))

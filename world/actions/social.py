@@ -60,6 +60,8 @@ class Say(ActionSpec):
                 return err
         mod = w.moderator
         if mod.is_muted(a.actor, w.tick):
+            if not draft:
+                mod.withheld(a.actor, w.tick)  # not delivered: counts as moderated in the scores
             return f"muted until tick {mod.muted_until[a.actor]}"
         return None
 
