@@ -26,6 +26,7 @@ from typing import Any
 
 from world.actions import MAX_OPEN_ORDERS, MAX_TEXT, SPECS, legal_actions
 from world.commons import Commons
+from world.endowment import draw_endowment
 from world.ledger import InvariantError, Ledger
 from world.market import OrderBook
 from world.moderation import VIOLATOR_POLICIES, Decision, Judge, Moderator
@@ -38,24 +39,6 @@ from world.stats import inequality
 from world.types import Action, CommonsView, Event, Heard, Observation
 
 __all__ = ["MAX_OPEN_ORDERS", "MAX_TEXT", "World"]
-
-
-def _draw(dist: Any, rng: random.Random) -> int:
-    """One whole, non-negative endowment drawn from a ``DistributionConfig``."""
-    k = dist.kind
-    if k == "constant":
-        v = dist.value
-    elif k == "uniform":
-        v = rng.randint(dist.low, max(dist.low, dist.high))
-    elif k == "normal":
-        v = rng.gauss(dist.value, dist.std)
-    elif k == "exponential":
-        v = rng.expovariate(1.0 / dist.value) if dist.value > 0 else 0.0
-    elif k == "pareto":
-        v = dist.value * rng.paretovariate(dist.alpha)
-    else:
-        raise ValueError(f"unknown distribution {k!r}")
-    return max(0, int(v))
 
 
 class World:
@@ -149,7 +132,7 @@ class World:
         if role_cfg is not None and self._is_violator(role_cfg):
             self.moderator.violators.add(avatar_id)
         for asset, dist in self.spec.economy.endowment.items():
-            q = _draw(dist, self.rng)
+            q = draw_endowment(dist, self.rng)
             if q:
                 self.ledger.transfer("mint", avatar_id, asset, q, "endowment")
 
