@@ -59,6 +59,7 @@ class DecodeParams:
     repetition_penalty: float
     stop: tuple[str, ...]
     seed: int
+    banned: tuple[int, ...] = ()  # token ids never sampled
 
 
 class _GrowingLayer(DynamicLayer):
@@ -284,6 +285,12 @@ def decode_batch(
     for i, r in enumerate(rows):
         if params[i].repetition_penalty != 1.0:
             seen[i, torch.tensor(r.ids, dtype=torch.long)] = True
+    # Banned tokens (stage-direction openers...) get -inf logits at every step, all rows at once.
+    ban = torch.zeros((B, V), dtype=torch.bool)
+    for i, p in enumerate(params):
+        if p.banned:
+            ban[i, torch.tensor(p.banned, dtype=torch.long)] = True
+    any_ban = bool(ban.any())
     out_ids: list[list[int]] = [[] for _ in range(B)]
     texts = [""] * B
     finish = ["length"] * B
@@ -292,6 +299,8 @@ def decode_batch(
 
     while True:
         next_tokens, keep = [], []
+        if any_ban:
+            logits = logits.masked_fill(ban[active], float("-inf"))
         picked = _sample_rows(logits, [params[i] for i in active], seen[active], [gens[i] for i in active])
         for b, i in enumerate(active):
             tok = picked[b]

@@ -132,6 +132,7 @@ class Engine:
         self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20) if prefix_cache else None
         self._prior: OrderedDict[tuple, float] = OrderedDict()  # content-free option log-probs
         self._piece_ids: OrderedDict[str, list[int]] = OrderedDict()  # tokenized prompt pieces
+        self._banned: dict[tuple[str, ...], tuple[int, ...]] = {}  # banned openers -> token ids
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0, "computed_tokens": 0,
                       "completion_tokens": 0, "batches": 0, "busy_s": 0.0}  # fmt: skip
@@ -188,6 +189,30 @@ class Engine:
             ids = ids[:keep_head] + ids[len(ids) - (budget - keep_head) :]
             bounds = []
         return _Prepared(ids, bounds)
+
+    def _prepare_text(self, pieces: Sequence[str], reserve: int) -> _Prepared:
+        """A plain-text prompt (no chat template): every piece but the last is a cacheable prefix."""
+        ids: list[int] = []
+        bounds: list[int] = []
+        for piece in pieces[:-1]:
+            ids += self._tokens(piece)
+            bounds.append(len(ids))
+        ids += self._tokens(pieces[-1])
+        budget = self.context_window - reserve
+        if len(ids) > budget:  # cut from the left
+            ids, bounds = ids[len(ids) - budget :], []
+        return _Prepared(ids, bounds)
+
+    def banned_ids(self, openers: Sequence[str]) -> tuple[int, ...]:
+        """Token ids whose text, leading whitespace aside, starts with one of ``openers``
+        (computed once per set of openers: one pass over the vocabulary)."""
+        key = tuple(sorted(set(openers)))
+        found = self._banned.get(key)
+        if found is None:
+            pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+            found = tuple(i for i, t in enumerate(pieces) if t.lstrip().startswith(key))
+            self._banned[key] = found
+        return found
 
     # ----------------------------------------------------------------------------- prefixes
     def _rows(self, prepared: Sequence[_Prepared]) -> list[Row]:
@@ -259,12 +284,24 @@ class Engine:
 
     def _generate_batch(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         t0 = time.perf_counter()
-        prepared = [self._prepare(r.messages, reserve=r.max_new_tokens) for r in requests]
+        prepared = [
+            self._prepare_text(r.prompt, reserve=r.max_new_tokens)
+            if r.prompt
+            else self._prepare(r.messages, reserve=r.max_new_tokens)
+            for r in requests
+        ]
         rows = self._rows(prepared)
         self._account(prepared, rows)
         params = [
             DecodeParams(
-                r.max_new_tokens, r.temperature, r.top_p, r.top_k, r.repetition_penalty, r.stop, r.seed
+                r.max_new_tokens,
+                r.temperature,
+                r.top_p,
+                r.top_k,
+                r.repetition_penalty,
+                r.stop,
+                r.seed,
+                self.banned_ids(r.banned) if r.banned else (),
             )
             for r in requests
         ]
@@ -345,7 +382,12 @@ class Engine:
                     len(prompts[n].ids),
                     rows[n].past_len,
                     r.request_id,
-                    {"uncalibrated": raw},
+                    {
+                        "uncalibrated": raw,
+                        "logprobs": list(scores[n]),
+                        "prior": [self._prior[(*keys[n], o)] for o in r.options],
+                        "tokens": lens,
+                    },
                 )
             )
         self.stats["requests"] += len(requests)
