@@ -20,15 +20,30 @@ from typing import TYPE_CHECKING
 
 from agents.conversation import Conversation
 from agents.policy import Decision, PendingChoice, TickContext
-from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
+from agents.prompts import (
+    ANSWER_PREFIX,
+    SPEECH_BANNED,
+    choose_prompt,
+    persona_prompt,
+    rules_prompt,
+    speech_script,
+)
 from sim.llm.protocol import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message
 from sim.llm.seeding import request_seed
-from world.types import Action, Observation, ProjectView
+from world.types import Action, Observation, Offer, ProjectView
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
 
-__all__ = ["RELIEF", "URGENT", "LLMPolicy", "SpeechSettings", "clean_speech", "focus_on_urgent_need"]
+__all__ = [
+    "RELIEF",
+    "URGENT",
+    "LLMPolicy",
+    "SpeechSettings",
+    "clean_speech",
+    "focus_on_urgent_need",
+    "talk_with_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,42 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     return list(options)
 
 
+#: Loneliness from which talking to anyone here is a reason enough.
+LONELY = 0.5
+#: Hunger (with food in hand) and tiredness at which a conversation no longer holds an avatar.
+CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
+
+
+def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
+    """Talk options only where there is a reason to talk: the people who spoke to us, and when
+    we are lonely everyone offered; without a reason, the first person offered only.
+
+    The world offers "talk to X" for the first few people here; a small model finds talking
+    the most likely thing to do in almost any situation (it picked talk in 81 of 125 clear
+    cases where something else was plainly better), and a town that talks every tick gets
+    muted by the flood rule.
+    """
+    spoke = {m.sender for m in obs.messages}
+    lonely = obs.needs.get("loneliness", 0.0) >= LONELY
+    out: list[Action] = []
+    kept_other = False
+    for o in options:
+        if o.kind == "say" and o.target is not None and o.target not in spoke and not lonely:
+            if kept_other:
+                continue
+            kept_other = True
+        out.append(o)
+    return out
+
+
+def called_away(obs: Observation) -> bool:
+    """A need that should take the avatar out of a conversation (hungry with food, or tired)."""
+    needs = obs.needs
+    if needs.get("tiredness", 0.0) >= CALLED_AWAY["tiredness"]:
+        return True
+    return needs.get("hunger", 0.0) >= CALLED_AWAY["hunger"] and bool(obs.inventory)
+
+
 class LLMPolicy:
     """Decides with ``choose`` over legal actions; speaks with ``generate``.
 
@@ -99,8 +150,11 @@ class LLMPolicy:
         speech: SpeechSettings | None = None,
         sample: bool = True,
         memories_k: int = 6,
+        role_work: Mapping[str, str] | None = None,
     ) -> None:
         self.rules = rules_prompt(world_name, description)
+        self.description = description or f"{world_name}, a small town."
+        self.role_work = dict(role_work or {})
         self.prompt_tokens = prompt_tokens
         self.speech = speech or SpeechSettings()
         self.sample = sample
@@ -115,7 +169,7 @@ class LLMPolicy:
         """A :class:`PendingChoice` over the legal actions (or the only one, without asking)."""
         if not options or obs is None:
             return None
-        options = focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs)
+        options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
@@ -131,6 +185,7 @@ class LLMPolicy:
             memories=self._memories(avatar, obs, ctx),
             n_options=len(options),
             budget_tokens=self.prompt_tokens,
+            here=_here(options),
         )
         request = ChooseRequest(
             messages=self.messages(avatar, situation),
@@ -145,18 +200,22 @@ class LLMPolicy:
     def _reply(me: int, obs: Observation, options: Sequence[Action], ctx: TickContext) -> Action | None:
         """Answer the conversation we are in when the last turn was someone else's.
 
-        A conversation is a mode, as in Generative Agents: once someone talks to us, we answer
-        (its text is generated with the conversation so far) until a side says goodbye or the
-        turn cap ends it - no ``choose`` call needed. Only a ``say`` the world offers is used.
+        A conversation is a mode, as in Generative Agents: when someone spoke to us last tick,
+        we answer (its text is generated with the conversation so far) - no ``choose`` call
+        needed. It does not hold us when a need calls (hungry with food, tired: the model
+        chooses, and may still talk), once we have had our two turns in it, or when the
+        last line is older than a tick. Only a ``say`` the world offers is used.
         """
         book = ctx.conversations
-        if book is None:
+        if book is None or called_away(obs):
             return None
         for conv in book.active:
             if me not in conv.participants or conv.place != obs.place or not conv.turns:
                 continue
             speaker = conv.turns[-1][0]
-            if speaker == me:
+            if speaker == me or conv.last_tick < ctx.tick - 1:
+                continue
+            if sum(1 for s, _ in conv.turns if s == me) >= 2:
                 continue
             for option in options:
                 if option.kind == "say" and option.target == speaker:
@@ -167,7 +226,7 @@ class LLMPolicy:
         """Rules (shared), persona (stable per avatar), then the situation (changes)."""
         persona = self._persona_cache.get(avatar.avatar_id)
         if persona is None:
-            persona = persona_prompt(avatar.persona.describe(), avatar.role)
+            persona = persona_prompt(avatar.persona.describe(), avatar.role, self.role_work.get(avatar.role, ""))
             self._persona_cache[avatar.avatar_id] = persona
         return (
             Message("system", self.rules),
@@ -189,28 +248,31 @@ class LLMPolicy:
         """The ``generate`` request for the text of a chosen ``say`` action (from the same
         observation the avatar decided on)."""
         names = ctx.names
+        me = avatar.avatar_id
         if action.target is not None:
             listeners = [names.get(action.target, f"#{action.target}")]
         else:
             listeners = [names.get(i, f"#{i}") for i in obs.nearby] or ["everyone here"]
-        so_far = [(names.get(s, f"#{s}"), t) for s, t in (conversation.turns if conversation else ())]
-        if conversation is None:
+        turns = list(conversation.turns) if conversation else []
+        if not turns:
             # Not in a conversation yet: what was just said to us is its start.
-            so_far = [(names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages[-2:]]
-        situation = speech_prompt(
-            tick=ctx.tick,
+            turns = [(m.sender, m.text) for m in obs.messages[-2:]]
+        so_far = [(names.get(sp, f"#{sp}"), t) for sp, t in turns[-4:]]
+        persona = getattr(avatar, "persona", None)
+        who = f"a {persona.occupation}" if persona is not None else f"a {avatar.role or 'townsperson'}"
+        head, scene = speech_script(
+            description=self.description,
             place=_where(obs),
-            needs=obs.needs,
-            status=_status(obs, ctx),
+            speaker=names.get(me, f"#{me}"),
+            who=who,
+            want=_want(obs, avatar.role, turns, me, names),
             listeners=listeners,
             conversation=so_far,
-            memories=self._memories(avatar, obs, ctx, k=3),
-            max_turns_left=turns_left,
-            budget_tokens=self.prompt_tokens,
+            last_turn=turns_left <= 1,
         )
         s = self.speech
         return GenerateRequest(
-            messages=self.messages(avatar, situation),
+            prompt=(head, scene),
             max_new_tokens=s.max_new_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
@@ -219,6 +281,7 @@ class LLMPolicy:
             stop=("\n",),
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "say"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:say",
+            banned=SPEECH_BANNED,
         )
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -241,6 +304,56 @@ def _where(obs: Observation) -> str:
     return "town"
 
 
+def _here(options: Sequence[Action]) -> str:
+    """What the place lets the avatar do, in plain words ("Here you can gather wheat.")."""
+    can = []
+    for o in options:
+        if o.kind == "gather" and o.item:
+            can.append(f"gather {o.item}")
+        elif o.kind == "craft" and o.recipe:
+            can.append(f"craft {o.recipe}")
+    if any(o.kind == "order" for o in options):
+        can.append("buy and sell on the market")
+    if not can:
+        return ""
+    return "Here you can " + (", ".join(can[:-1]) + " and " + can[-1] if len(can) > 1 else can[0]) + "."
+
+
+def _want(obs: Observation, role: str, turns: Sequence[tuple[int, str]], me: int, names: Mapping[int, str]) -> str:
+    """What the speaker wants, in a few words, for the speech script's scene line."""
+    if turns and turns[-1][0] != me:
+        return f"answers {names.get(turns[-1][0], 'them')}"
+    needs = obs.needs
+    if needs.get("hunger", 0.0) >= 0.5 and not obs.inventory:
+        return "is hungry and wants food"
+    goods = [i for i, q in sorted(obs.inventory.items()) if q]
+    if "trad" in role and goods:
+        return f"wants to sell {goods[0]}"
+    if obs.projects and ("collab" in role or "build" in role):
+        return f"wants help with the {obs.projects[0].template}"
+    if needs.get("loneliness", 0.0) >= LONELY:
+        return "wants company"
+    if goods:
+        return f"has {goods[0]} to trade"
+    return "wants a chat"
+
+
+def _value(goods: Sequence[tuple[str, int]], prices: Mapping[str, int], currency: str) -> int:
+    return sum(q if i == currency else q * prices.get(i, 1) for i, q in goods)
+
+
+def _deal(o: Offer, obs: Observation, currency: str) -> str:
+    """An offer's worth to the avatar at market prices, in words (the arithmetic a small model
+    cannot do), and whether it would take the last food."""
+    gets, pays = _value(o.give, obs.prices, currency), _value(o.get, obs.prices, currency)
+    word = "a good deal" if gets >= pays else "a fair deal" if 10 * gets >= 8 * pays else "a bad deal"
+    text = f"worth {gets} {currency} to you for {pays} {currency} of yours: {word} for you"
+    food = {i for i, q in o.get if i != currency}
+    if food and all(obs.inventory.get(i, 0) <= q for i, q in o.get if i in food):
+        text += f"; it would take all your {', '.join(sorted(food))}"
+    return text
+
+
 def _goods(goods: Sequence[tuple[str, int]]) -> str:
     return " and ".join(f"{q} {i}" for i, q in goods) or "nothing"
 
@@ -261,7 +374,8 @@ def _status(obs: Observation, ctx: TickContext) -> str:
     parts = [f"You have {obs.coins} {ctx.currency}" + (f" and {inv}." if inv else ".")]
     if obs.offers:
         offers = "; ".join(
-            f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for {_goods(o.get)}"
+            f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for "
+            f"{_goods(o.get)} ({_deal(o, obs, ctx.currency)})"
             for o in obs.offers[:4]
         )
         parts.append(f"Offers to you: {offers}.")
