@@ -72,8 +72,11 @@ def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
     return line or "Hello."
 
 
-#: A need at or above this level takes the avatar's whole attention.
+#: A need at or above this level takes the avatar's whole attention (hunger sooner: an avatar
+#: holding food should not go hungry because work looked likelier to a small model; the rule
+#: policies eat from 0.6 too).
 URGENT = 0.8
+URGENT_BY_NEED = {"hunger": 0.6}
 #: The options that relieve each need.
 RELIEF = {"hunger": ("consume",), "tiredness": ("rest",), "loneliness": ("say",)}
 
@@ -85,8 +88,8 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     The model still chooses among them (whom to talk to, which food to eat). It also keeps a
     small model from starving next to its bread because a trade looked more interesting.
     """
-    for need in sorted(needs, key=lambda n: -needs[n]):
-        if needs[need] < URGENT:
+    for need in sorted(needs, key=lambda n: -needs[n] / URGENT_BY_NEED.get(n, URGENT)):
+        if needs[need] < URGENT_BY_NEED.get(need, URGENT):
             break
         focused = [o for o in options if o.kind in RELIEF.get(need, ())]
         if focused:
@@ -94,32 +97,39 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     return list(options)
 
 
-#: Loneliness from which talking to anyone here is a reason enough.
-LONELY = 0.5
+#: Loneliness from which talking to anyone here is a reason enough ("a little lonely" in words).
+LONELY = 0.3
 #: Hunger (with food in hand) and tiredness at which a conversation no longer holds an avatar.
 CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
 
 
 def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
-    """Talk options only where there is a reason to talk: the people who spoke to us, and when
-    we are lonely everyone offered; without a reason, the first person offered only.
+    """Talk and gift options only where there is a reason for them.
 
-    The world offers "talk to X" for the first few people here; a small model finds talking
-    the most likely thing to do in almost any situation (it picked talk in 81 of 125 clear
-    cases where something else was plainly better), and a town that talks every tick gets
-    muted by the flood rule.
+    Talk: to the people who spoke to us; to anyone offered when we are lonely, when we hold
+    goods to trade and our role trades, or when a project is under way here and our role
+    builds. Gifts: only to someone who spoke to us (a request, or a scam: the model weighs it).
+
+    The world offers "talk to X" and "give 1 coin to X" for the first few people here; the 135M
+    model finds a name from the prompt the likeliest continuation in almost any situation (it
+    picked talk in 81 of the 125 clear cases), and a town that talks every tick is muted by
+    the flood rule.
     """
     spoke = {m.sender for m in obs.messages}
-    lonely = obs.needs.get("loneliness", 0.0) >= LONELY
+    role = obs.role.lower()
+    reason = (
+        obs.needs.get("loneliness", 0.0) >= LONELY
+        or ("trad" in role and any(obs.inventory.values()))
+        or (bool(obs.projects) and ("collab" in role or "build" in role))
+    )
     out: list[Action] = []
-    kept_other = False
     for o in options:
-        if o.kind == "say" and o.target is not None and o.target not in spoke and not lonely:
-            if kept_other:
-                continue
-            kept_other = True
+        if o.kind == "say" and o.target is not None and o.target not in spoke and not reason:
+            continue
+        if o.kind == "give" and o.target not in spoke:
+            continue
         out.append(o)
-    return out
+    return out or list(options)
 
 
 def called_away(obs: Observation) -> bool:

@@ -139,7 +139,7 @@ def _situation(
         f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here.",
     ]
     mem = f"You remember:\n{memories}" if memories else ""
-    heard_lines = [f"{who} said to you: {quote(text)}" for who, text in heard]
+    heard_lines = [f"{who} said: {quote(text)}" for who, text in heard]
     while True:
         parts = [*head, *(["You heard:", *heard_lines] if heard_lines else []), mem]
         text = "\n".join(p for p in parts if p)
