@@ -236,7 +236,9 @@ class LLMPolicy:
         """Rules (shared), persona (stable per avatar), then the situation (changes)."""
         persona = self._persona_cache.get(avatar.avatar_id)
         if persona is None:
-            persona = persona_prompt(avatar.persona.describe(), avatar.role, self.role_work.get(avatar.role, ""))
+            persona = persona_prompt(
+                avatar.persona.describe(), avatar.role, self.role_work.get(avatar.role, "")
+            )
             self._persona_cache[avatar.avatar_id] = persona
         return (
             Message("system", self.rules),
@@ -329,7 +331,9 @@ def _here(options: Sequence[Action]) -> str:
     return "Here you can " + (", ".join(can[:-1]) + " and " + can[-1] if len(can) > 1 else can[0]) + "."
 
 
-def _want(obs: Observation, role: str, turns: Sequence[tuple[int, str]], me: int, names: Mapping[int, str]) -> str:
+def _want(
+    obs: Observation, role: str, turns: Sequence[tuple[int, str]], me: int, names: Mapping[int, str]
+) -> str:
     """What the speaker wants, in a few words, for the speech script's scene line."""
     if turns and turns[-1][0] != me:
         return f"answers {names.get(turns[-1][0], 'them')}"

@@ -234,7 +234,13 @@ def bench_behaviour(
     from sim.bench.behaviour import bench_behaviour_command
 
     bench_behaviour_command(
-        json_path=json_path, model=model, device=device, ticks=ticks, parts=parts, run_dir=run_dir, store=store
+        json_path=json_path,
+        model=model,
+        device=device,
+        ticks=ticks,
+        parts=parts,
+        run_dir=run_dir,
+        store=store,
     )
 
 

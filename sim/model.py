@@ -114,9 +114,18 @@ def role_work(cfg: ScenarioConfig) -> dict[str, str]:
     eco = cfg.economy
     places = cfg.world.places
     where = {kind: [n for n, p in places.items() if kind in p.offers] for kind in eco.gathering}
-    gather = _and([f"{_and(list(items))} at the {_and(where.get(kind) or [kind])}" for kind, items in eco.gathering.items()])
-    craft = _and([f"{name} from {_and([f'{q} {i}' for i, q in r.inputs.items()])}" for name, r in eco.recipes.items()])
-    craft_at = _and(sorted({n for r in eco.recipes.values() for n, p in places.items() if r.place in p.offers}))
+    gather = _and(
+        [
+            f"{_and(list(items))} at the {_and(where.get(kind) or [kind])}"
+            for kind, items in eco.gathering.items()
+        ]
+    )
+    craft = _and(
+        [f"{name} from {_and([f'{q} {i}' for i, q in r.inputs.items()])}" for name, r in eco.recipes.items()]
+    )
+    craft_at = _and(
+        sorted({n for r in eco.recipes.values() for n, p in places.items() if r.place in p.offers})
+    )
     projects = _and(list(cfg.projects.templates))
     out = {}
     for role in cfg.population.roles:

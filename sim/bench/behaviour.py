@@ -329,7 +329,9 @@ def town_metrics(db: str | Path) -> dict[str, Any]:
             if roles_cfg.get(info["role"], {}).get("policy") in VIOLATOR_POLICIES
             or roles_cfg.get(info["role"], {}).get("violator")
         }
-        foods = {i for i, c in cfg.get("economy", {}).get("items", {}).items() if (c or {}).get("food", 0) > 0}
+        foods = {
+            i for i, c in cfg.get("economy", {}).get("items", {}).items() if (c or {}).get("food", 0) > 0
+        }
         by_role: dict[str, Counter[str]] = defaultdict(Counter)
         traded_roles: Counter[str] = Counter()
         trades = crafted = 0
@@ -354,7 +356,9 @@ def town_metrics(db: str | Path) -> dict[str, Any]:
                 sanctioned.add(agents[actor]["name"])
         hungry: set[str] = set()
         streak: Counter[int] = Counter()
-        for tick, aid, data in conn.execute("SELECT tick, agent_id, data_json FROM agent_state ORDER BY tick"):
+        for _tick, aid, data in conn.execute(
+            "SELECT tick, agent_id, data_json FROM agent_state ORDER BY tick"
+        ):
             d = json.loads(data)
             holds = any(d.get("inventory", {}).get(f, 0) > 0 for f in foods)
             if d.get("needs", {}).get("hunger", 0.0) >= HUNGRY and holds:
@@ -394,12 +398,13 @@ def town_metrics(db: str | Path) -> dict[str, Any]:
 _PAREN = re.compile(r"\([^()]{3,}\)")
 _WORD = re.compile(r"[a-z][a-z']*")
 #: Frequent words of 4+ letters that carry no topic: sharing one is not relevance.
-STOPWORDS = frozenset(
+_STOP = (
     "that this with have what your from they them then there their here just like will would could should "
     "about been were when where which while also into some more much very well good know think want need "
     "sure yeah okay thanks thank hello right really maybe only even still over make made going come "
-    "does doing done than those these today time let's it's i'm you're that's don't yes".split()
+    "does doing done than those these today time let's it's i'm you're that's don't yes"
 )
+STOPWORDS = frozenset(_STOP.split())
 
 
 def is_stage_direction(line: str) -> bool:
@@ -495,7 +500,9 @@ def speech_quality(db: str | Path, examples: int = 5) -> dict[str, Any]:
             last[conv] = (actor, text or "")
     eco = cfg.get("economy", {})
     vocab = [w for info in agents.values() for w in info["name"].split()]
-    vocab += list(cfg.get("world", {}).get("places", {})) + list(eco.get("items", {})) + [eco.get("currency", "")]
+    vocab += (
+        list(cfg.get("world", {}).get("places", {})) + list(eco.get("items", {})) + [eco.get("currency", "")]
+    )
     irrelevant = [p for p in pairs if not (content_words(p[0]) & content_words(p[1]))]
     ungrounded = [ln for ln in lines if grounding_rate([ln], vocab) == 0.0]
     counts = Counter(_norm(ln) for ln in lines)
@@ -622,7 +629,9 @@ def _print_suite(s: Mapping[str, Any]) -> None:
         f"chance {s['chance']:.2f} ({s['decided_by_model']} decided by the model, {s['seconds']:.1f} s)"
     )
     for cat, c in s["by_category"].items():
-        print(f"    {cat:24s} n={c['n']:3d}  acc {c['accuracy']:.2f}  p {c['p_sensible']:.2f}  chance {c['chance']:.2f}")
+        print(
+            f"    {cat:24s} n={c['n']:3d}  acc {c['accuracy']:.2f}  p {c['p_sensible']:.2f}  chance {c['chance']:.2f}"
+        )
 
 
 def _print_town(t: Mapping[str, Any], sp: Mapping[str, Any]) -> None:

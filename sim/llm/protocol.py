@@ -80,7 +80,9 @@ class GenerateRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
         object.__setattr__(self, "stop", tuple(self.stop))
-        object.__setattr__(self, "prompt", (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt))
+        object.__setattr__(
+            self, "prompt", (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt)
+        )
         object.__setattr__(self, "banned", tuple(self.banned))
         if not self.messages and not self.prompt:
             raise ValueError("messages: at least one message (or a prompt) is required")

@@ -279,7 +279,8 @@ def test_a_conversation_lets_go_when_a_need_calls() -> None:
     book.record(3, 2, 1, "market", "Fresh bread, Ada?")
     world = _llm_world(messages=(Heard(3, 2, "Fresh bread, Ada?"),))
     world.observations[1] = _obs(
-        needs={"hunger": 0.55, "tiredness": 0.1, "loneliness": 0.1}, messages=(Heard(3, 2, "Fresh bread, Ada?"),)
+        needs={"hunger": 0.55, "tiredness": 0.1, "loneliness": 0.1},
+        messages=(Heard(3, 2, "Fresh bread, Ada?"),),
     )  # holds bread: hungry enough to be called away
     decided = _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world, conversations=book))
     assert isinstance(decided, PendingChoice)  # the model chooses (eating is an option)

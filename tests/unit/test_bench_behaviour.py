@@ -54,7 +54,14 @@ def _store(tmp_path: Path, ticks: list[tuple[list[Event], list[tuple]]]) -> Path
 
 
 def _state(aid: int, hunger: float, bread: int) -> tuple:
-    return (aid, "farm", 0.0, 0.0, 10, {"needs": {"hunger": hunger}, "inventory": {"bread": bread} if bread else {}})
+    return (
+        aid,
+        "farm",
+        0.0,
+        0.0,
+        10,
+        {"needs": {"hunger": hunger}, "inventory": {"bread": bread} if bread else {}},
+    )
 
 
 def test_stage_directions_are_lines_opening_with_a_bracket_or_holding_a_parenthetical() -> None:
@@ -138,7 +145,9 @@ def test_speech_quality_on_a_hand_made_store(tmp_path: Path) -> None:
     assert q["stage_direction_rate"] == pytest.approx(1 / 4)
     assert q["replies"] == 2  # Bram answers Ada; Ada answers Bram
     assert q["reply_relevance"] == pytest.approx(1 / 2)
-    assert q["verbatim_repeats"] == pytest.approx(1 / 4)  # "nods lovely weather" again, case and punctuation aside
+    assert q["verbatim_repeats"] == pytest.approx(
+        1 / 4
+    )  # "nods lovely weather" again, case and punctuation aside
     assert q["grounding"] == pytest.approx(2 / 4)
 
 
@@ -162,4 +171,8 @@ def test_sensible_and_avoid_patterns() -> None:
     case = Case("x", "c", "Ada", "trader", "market", avoid=("give *",))
     assert sensible_options(case, ["give 1 coin to Bo", "rest"]) == [False, True]
     case = Case("y", "c", "Ada", "trader", "market", sensible=("sell *",), avoid=("sell 1 bread *",))
-    assert sensible_options(case, ["sell 1 tools at 8 each", "sell 1 bread at 5 each", "rest"]) == [True, False, False]
+    assert sensible_options(case, ["sell 1 tools at 8 each", "sell 1 bread at 5 each", "rest"]) == [
+        True,
+        False,
+        False,
+    ]
