@@ -184,8 +184,9 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
     return out.logits[:, -1].float(), out.past_key_values, valid, next_pos
 
 
-def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]]:
-    """Sum of log-probabilities of each row's branches given its past and trunk, one forward pass."""
+def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[list[float]]]:
+    """Log-probability of every token of each row's branches given its past and trunk, one
+    forward pass: ``out[row][branch][token]``."""
     hidden, _, _, _ = forward_rows(model, rows, pad_id, hidden=True)
     S = hidden.shape[1]
     where_b, where_s, targets, owner = [], [], [], []
@@ -201,14 +202,14 @@ def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]
                 owner.append((i, j))
             at += len(b)
     head = model.get_output_embeddings()
-    scores = [[0.0] * len(r.branches) for r in rows]
+    scores: list[list[list[float]]] = [[[] for _ in r.branches] for r in rows]
     wb, ws, tg = torch.tensor(where_b), torch.tensor(where_s), torch.tensor(targets)
     for c in range(0, len(targets), 512):  # chunks: (512, vocab) float32 logits at most
         h = hidden[wb[c : c + 512].to(hidden.device), ws[c : c + 512].to(hidden.device)]
         lp = torch.log_softmax(head(h).float(), dim=-1)
         picked = lp.gather(1, tg[c : c + 512, None].to(lp.device))[:, 0].cpu().tolist()
         for (i, j), v in zip(owner[c : c + 512], picked, strict=True):
-            scores[i][j] += v
+            scores[i][j].append(v)  # tokens of a branch come in order
     return scores
 
 

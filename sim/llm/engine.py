@@ -9,8 +9,10 @@ What it adds over calling ``model.generate`` per request:
   as the reply's continuation, all options of a request in one forward pass (a tree mask,
   :func:`~sim.llm.decode.branch_logprobs`), minus the same option's log-probability after a
   content-free prompt (the first message, then "N/A"; Zhao et al. 2021, Holtzman et al.
-  2021), cached per (first message, option), and divided by the option's token count
-  (summed PMI made long options that echo the situation win almost every choice). Letter labels ("A".."Z") were at chance level with the 135M model here
+  2021), cached per (first message, option), token by token: each token's PMI is capped at
+  ``PMI_CAP`` nats and the capped PMIs are averaged over the option's tokens (summed PMI made
+  long options that echo the situation win almost every choice; uncapped, a name copied from
+  the prompt - "talk to Bram" - carried ~10 nats on one token and won most clear cases). Letter labels ("A".."Z") were at chance level with the 135M model here
   (16/54 on a labelled set, chance 18): it picks the first letter almost whatever the
   prompt. Scored options are order-free, so no option position is favoured.
 
@@ -36,6 +38,9 @@ from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest,
 __all__ = ["Engine", "pick_device", "pick_dtype"]
 
 CONTENT_FREE = "N/A"
+#: Most PMI (nats) one option token may add: a token made likely only by copying a name or
+#: word from the prompt should not outweigh what the rest of the option says.
+PMI_CAP = 2.0
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -130,7 +135,7 @@ class Engine:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in [*eos, self.tokenizer.eos_token_id] if e is not None}
         self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20) if prefix_cache else None
-        self._prior: OrderedDict[tuple, float] = OrderedDict()  # content-free option log-probs
+        self._prior: OrderedDict[tuple, list[float]] = OrderedDict()  # content-free per-token log-probs
         self._piece_ids: OrderedDict[str, list[int]] = OrderedDict()  # tokenized prompt pieces
         self._banned: dict[tuple[str, ...], tuple[int, ...]] = {}  # banned openers -> token ids
         self._lock = threading.Lock()
@@ -367,14 +372,20 @@ class Engine:
             self._prior.popitem(last=False)
         choices = []
         for n, r in enumerate(requests):
-            # Per-token PMI: a sum would reward long options that echo words of the situation.
+            # Per-token PMI, each token's capped, averaged over the option's tokens: a sum would
+            # reward long options that echo the situation, an uncapped one names copied from it.
             lens = [len(b) for b in rows[n].branches]
+            priors = [self._prior[(*keys[n], o)] for o in r.options]
             pmi = torch.tensor(
-                [(scores[n][j] - self._prior[(*keys[n], o)]) / lens[j] for j, o in enumerate(r.options)]
+                [
+                    sum(min(PMI_CAP, t - q) for t, q in zip(scores[n][j], priors[j], strict=True)) / lens[j]
+                    for j in range(len(r.options))
+                ]
             )
             probs = torch.softmax(pmi, dim=0).tolist()
             best = max(range(len(probs)), key=probs.__getitem__)
-            raw = torch.softmax(torch.tensor(scores[n]), dim=0).tolist()
+            sums = [sum(t) for t in scores[n]]
+            raw = torch.softmax(torch.tensor(sums), dim=0).tolist()
             choices.append(
                 Choice(
                     tuple(probs),
@@ -384,9 +395,11 @@ class Engine:
                     r.request_id,
                     {
                         "uncalibrated": raw,
-                        "logprobs": list(scores[n]),
-                        "prior": [self._prior[(*keys[n], o)] for o in r.options],
+                        "logprobs": sums,
+                        "prior": [sum(q) for q in priors],
                         "tokens": lens,
+                        "token_logprobs": scores[n],
+                        "token_prior": priors,
                     },
                 )
             )
