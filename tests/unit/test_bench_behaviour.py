@@ -176,3 +176,17 @@ def test_sensible_and_avoid_patterns() -> None:
         False,
         False,
     ]
+
+
+def test_the_command_scores_an_existing_store_without_a_model(tmp_path: Path, capsys) -> None:
+    import json
+
+    from sim.bench.behaviour import bench_behaviour_command
+
+    says = [Event(0, "say", 1, 2, "farm", "Bram, bread?", {"conversation_id": 1})]
+    db = _store(tmp_path, [(says, [])])
+    out = tmp_path / "b.json"
+    figures = bench_behaviour_command(json_path=out, parts="town", store=db)
+    assert json.loads(out.read_text())["speech"]["lines"] == 1
+    assert figures["targets"]["town.trades"] is False
+    assert "(c) speech: 1 lines" in capsys.readouterr().out
