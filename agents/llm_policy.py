@@ -97,8 +97,10 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     return list(options)
 
 
-#: Loneliness from which talking to anyone here is a reason enough ("a little lonely" in words).
-LONELY = 0.3
+#: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).
+LONELY = 0.5
+#: Hunger from which eating is offered to the model at all ("a little hungry" in words).
+SNACK = 0.3
 #: Hunger (with food in hand) and tiredness at which a conversation no longer holds an avatar.
 CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
 
@@ -106,9 +108,10 @@ CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
 def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
     """Talk and gift options only where there is a reason for them.
 
-    Talk: to the people who spoke to us; to anyone offered when we are lonely, when we hold
-    goods to trade and our role trades, or when a project is under way here and our role
-    builds. Gifts: only to someone who spoke to us (a request, or a scam: the model weighs it).
+    Talk: to the people who spoke to us; to anyone offered when we are lonely or hold goods to
+    trade and our role trades. Gifts: only to someone who spoke to us (a request, or a scam:
+    the model weighs it). Eating: only when at least a little hungry (a snack wastes the food
+    the avatar will need later).
 
     The world offers "talk to X" and "give 1 coin to X" for the first few people here; the 135M
     model finds a name from the prompt the likeliest continuation in almost any situation (it
@@ -117,13 +120,12 @@ def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action
     """
     spoke = {m.sender for m in obs.messages}
     role = obs.role.lower()
-    reason = (
-        obs.needs.get("loneliness", 0.0) >= LONELY
-        or ("trad" in role and any(obs.inventory.values()))
-        or (bool(obs.projects) and ("collab" in role or "build" in role))
-    )
+    reason = obs.needs.get("loneliness", 0.0) >= LONELY or ("trad" in role and any(obs.inventory.values()))
+    peckish = obs.needs.get("hunger", 0.0) >= SNACK or obs.needs.get("tiredness", 0.0) >= URGENT
     out: list[Action] = []
     for o in options:
+        if o.kind == "consume" and not peckish:
+            continue
         if o.kind == "say" and o.target is not None and o.target not in spoke and not reason:
             continue
         if o.kind == "give" and o.target not in spoke:
@@ -161,10 +163,14 @@ class LLMPolicy:
         sample: bool = True,
         memories_k: int = 6,
         role_work: Mapping[str, str] | None = None,
+        work_places: Mapping[str, Sequence[str]] | None = None,
+        foods: Sequence[str] = (),
     ) -> None:
         self.rules = rules_prompt(world_name, description)
         self.description = description or f"{world_name}, a small town."
         self.role_work = dict(role_work or {})
+        self.work_places = {r: tuple(p) for r, p in (work_places or {}).items()}
+        self.foods = tuple(foods)
         self.prompt_tokens = prompt_tokens
         self.speech = speech or SpeechSettings()
         self.sample = sample
@@ -195,7 +201,7 @@ class LLMPolicy:
             memories=self._memories(avatar, obs, ctx),
             n_options=len(options),
             budget_tokens=self.prompt_tokens,
-            here=_here(options),
+            here=(_here(options) + self._away(avatar.role, obs)).strip(),
         )
         request = ChooseRequest(
             messages=self.messages(avatar, situation),
@@ -231,6 +237,17 @@ class LLMPolicy:
                 if option.kind == "say" and option.target == speaker:
                     return option
         return None
+
+    def _away(self, role: str, obs: Observation) -> str:
+        """Plain words for an avatar away from its work, or hungry without food."""
+        out = ""
+        places = self.work_places.get(role, ())
+        if places and obs.place is not None and obs.place not in places:
+            out += f" Your work is at the {' or the '.join(places)}, not here."
+        hungry = obs.needs.get("hunger", 0.0) >= CALLED_AWAY["hunger"]
+        if self.foods and hungry and not any(obs.inventory.get(f, 0) for f in self.foods):
+            out += f" You have no food ({' and '.join(self.foods)} are food)."
+        return out
 
     def messages(self, avatar: Avatar, situation: str) -> tuple[Message, ...]:
         """Rules (shared), persona (stable per avatar), then the situation (changes)."""

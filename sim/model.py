@@ -40,7 +40,7 @@ from sim.moderation_judge import moderation_judge
 from world import World
 from world.types import Action, Event, Observation
 
-__all__ = ["MetaverseModel", "TickRecord", "llm_policy_for", "needs_llm"]
+__all__ = ["MetaverseModel", "TickRecord", "llm_policy_for", "needs_llm", "role_work", "work_places"]
 
 #: How important each kind of event is to the avatars it involves (Generative Agents' 1..10).
 _IMPORTANCE = {
@@ -99,6 +99,8 @@ def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
             repetition_penalty=llm_cfg.repetition_penalty,
         ),
         role_work=role_work(cfg),
+        work_places=work_places(cfg),
+        foods=[i for i, c in cfg.economy.items.items() if c.food > 0],
     )
 
 
@@ -138,6 +140,22 @@ def role_work(cfg: ScenarioConfig) -> dict[str, str]:
             out[role.name] = "buy goods cheap and sell them dear, at the market and to people you meet"
         elif "collab" in name and projects:
             out[role.name] = f"build the town's projects ({projects}) with others, and help your neighbours"
+    return out
+
+
+def work_places(cfg: ScenarioConfig) -> dict[str, list[str]]:
+    """Where each role's work is (gatherers: where things grow; crafters: where recipes are made;
+    traders: the market), recognised by role name as in :func:`role_work`."""
+    eco, places = cfg.economy, cfg.world.places
+    grow = [n for n, p in places.items() if any(k in p.offers for k in eco.gathering)]
+    make = [n for n, p in places.items() if any(r.place in p.offers for r in eco.recipes.values())]
+    sell = [n for n, p in places.items() if "market" in p.offers]
+    out = {}
+    for role in cfg.population.roles:
+        name = role.name.lower()
+        where = grow if "gather" in name else make if "craft" in name else sell if "trad" in name else []
+        if where:
+            out[role.name] = where
     return out
 
 

@@ -9,8 +9,8 @@ What it adds over calling ``model.generate`` per request:
   as the reply's continuation, all options of a request in one forward pass (a tree mask,
   :func:`~sim.llm.decode.branch_logprobs`), minus the same option's log-probability after a
   content-free prompt (the first message, then "N/A"; Zhao et al. 2021, Holtzman et al.
-  2021), cached per (first message, option), token by token: each token's PMI is capped at
-  ``PMI_CAP`` nats and the capped PMIs are averaged over the option's tokens (summed PMI made
+  2021), cached per (first message, option), token by token, weighted by ``PRIOR_WEIGHT``: each
+  token's PMI is capped at ``PMI_CAP`` nats and the capped PMIs are averaged over the option's tokens (summed PMI made
   long options that echo the situation win almost every choice; uncapped, a name copied from
   the prompt - "talk to Bram" - carried ~10 nats on one token and won most clear cases). Letter labels ("A".."Z") were at chance level with the 135M model here
   (16/54 on a labelled set, chance 18): it picks the first letter almost whatever the
@@ -40,7 +40,12 @@ __all__ = ["Engine", "pick_device", "pick_dtype"]
 CONTENT_FREE = "N/A"
 #: Most PMI (nats) one option token may add: a token made likely only by copying a name or
 #: word from the prompt should not outweigh what the rest of the option says.
-PMI_CAP = 2.0
+PMI_CAP = 5.0
+#: How much of the content-free prior is taken off: with all of it, options the rules make
+#: likely anyway ("rest", "eat 1 bread": the rules' own examples) were punished for it.
+#: Measured on the behaviour suite's log-probs (cap, weight -> accuracy): (2, 1.0) 0.57,
+#: (inf, 1.0) 0.60, (5, 0.75) 0.64, (inf, 0.75) 0.65, (5, 0.5) 0.62.
+PRIOR_WEIGHT = 0.75
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -378,7 +383,11 @@ class Engine:
             priors = [self._prior[(*keys[n], o)] for o in r.options]
             pmi = torch.tensor(
                 [
-                    sum(min(PMI_CAP, t - q) for t, q in zip(scores[n][j], priors[j], strict=True)) / lens[j]
+                    sum(
+                        min(PMI_CAP, t - PRIOR_WEIGHT * q)
+                        for t, q in zip(scores[n][j], priors[j], strict=True)
+                    )
+                    / lens[j]
                     for j in range(len(r.options))
                 ]
             )

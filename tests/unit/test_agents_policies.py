@@ -266,7 +266,7 @@ def test_talk_and_gift_options_need_a_reason() -> None:
     calm = dict(needs={"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.1}, inventory={}, role="gatherer")
     spoken = _obs(**calm, messages=(Heard(3, 4, "Hi"),))
     assert [(o.kind, o.target) for o in talk_with_reason(opts, spoken)] == [("say", 4), ("rest", None)]
-    lonely = _obs(**{**calm, "needs": {"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.4}})
+    lonely = _obs(**{**calm, "needs": {"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.6}})
     assert [o.kind for o in talk_with_reason(opts, lonely)] == ["say", "say", "say", "rest"]
     trader = _obs(**{**calm, "role": "trader", "inventory": {"tools": 1}})
     assert len(talk_with_reason(opts, trader)) == 4  # a trade is a reason to talk, not to give
