@@ -223,11 +223,12 @@ def run_suite(llm: Any, cases: Sequence[Case] | None = None, make_policy: Any = 
     every case's avatar is id 0 and a policy caches each avatar's persona.
     """
     from agents.policy import PendingChoice
-    from sim.model import llm_policy_for
+
+    if make_policy is None:
+        from sim.model import llm_policy_for as make_policy
 
     cfg = _cfg()
     cases = list(cases) if cases is not None else load_cases()
-    make_policy = make_policy or llm_policy_for
     rows: list[dict[str, Any]] = []
     pending: list[tuple[int, PendingChoice]] = []
     for case in cases:
