@@ -9,8 +9,8 @@ What it adds over calling ``model.generate`` per request:
   as the reply's continuation, all options of a request in one forward pass (a tree mask,
   :func:`~sim.llm.decode.branch_logprobs`), minus the same option's log-probability after a
   content-free prompt (the first message, then "N/A"; Zhao et al. 2021, Holtzman et al.
-  2021), cached per (first message, option), token by token, weighted by ``PRIOR_WEIGHT``: each
-  token's PMI is capped at ``PMI_CAP`` nats and the capped PMIs are averaged over the option's tokens (summed PMI made
+  2021), cached per (first message, option), token by token (``PRIOR_WEIGHT`` and ``PMI_CAP``
+  are there to study other calibrations; both are neutral), averaged over the option's tokens (summed PMI made
   long options that echo the situation win almost every choice; uncapped, a name copied from
   the prompt - "talk to Bram" - carried ~10 nats on one token and won most clear cases). Letter labels ("A".."Z") were at chance level with the 135M model here
   (16/54 on a labelled set, chance 18): it picks the first letter almost whatever the
@@ -38,14 +38,13 @@ from sim.llm.protocol import Choice, ChooseRequest, Completion, GenerateRequest,
 __all__ = ["Engine", "pick_device", "pick_dtype"]
 
 CONTENT_FREE = "N/A"
-#: Most PMI (nats) one option token may add: a token made likely only by copying a name or
-#: word from the prompt should not outweigh what the rest of the option says.
-PMI_CAP = 5.0
-#: How much of the content-free prior is taken off: with all of it, options the rules make
-#: likely anyway ("rest", "eat 1 bread": the rules' own examples) were punished for it.
-#: Measured on the behaviour suite's log-probs (cap, weight -> accuracy): (2, 1.0) 0.57,
-#: (inf, 1.0) 0.60, (5, 0.75) 0.64, (inf, 0.75) 0.65, (5, 0.5) 0.62.
-PRIOR_WEIGHT = 0.75
+#: Most PMI (nats) one option token may add, and how much of the content-free prior is taken
+#: off. Both are kept at plain per-token PMI (no cap, the whole prior): on the behaviour suite's
+#: own log-probs (cap, weight) -> accuracy was (2, 1.0) 0.74, (5, 0.75) 0.77, (inf, 1.0) 0.74,
+#: but (5, 0.75) - chosen on the suite - lost one of the 8 out-of-suite clear cases of
+#: tests/integration/test_llm_engine.py ("go inside" in the rain), so it was not adopted.
+PMI_CAP = float("inf")
+PRIOR_WEIGHT = 1.0
 
 
 def _cpu_has_native_bf16() -> bool:
