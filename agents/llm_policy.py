@@ -22,13 +22,28 @@ from agents.conversation import Conversation
 from agents.intentions import carry_on
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
-from agents.prompts import ANSWER_PREFIX, choose_prompt, persona_prompt, rules_prompt, speech_prompt
-from world.types import Action, Observation, ProjectView
+from agents.prompts import (
+    ANSWER_PREFIX,
+    SPEECH_BANNED,
+    choose_prompt,
+    persona_prompt,
+    rules_prompt,
+    speech_script,
+)
+from world.types import Action, Observation, Offer, ProjectView
 
 if TYPE_CHECKING:
     from agents.avatar import Avatar
 
-__all__ = ["RELIEF", "URGENT", "LLMPolicy", "SpeechSettings", "clean_speech", "focus_on_urgent_need"]
+__all__ = [
+    "RELIEF",
+    "URGENT",
+    "LLMPolicy",
+    "SpeechSettings",
+    "clean_speech",
+    "focus_on_urgent_need",
+    "talk_with_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,11 @@ def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
     return line or "Hello."
 
 
-#: A need at or above this level takes the avatar's whole attention.
+#: A need at or above this level takes the avatar's whole attention (hunger sooner: an avatar
+#: holding food should not go hungry because work looked likelier to a small model; the rule
+#: policies eat from 0.6 too).
 URGENT = 0.8
+URGENT_BY_NEED = {"hunger": 0.6}
 #: The options that relieve each need.
 RELIEF = {"hunger": ("consume",), "tiredness": ("rest",), "loneliness": ("say",)}
 
@@ -70,13 +88,58 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     The model still chooses among them (whom to talk to, which food to eat). It also keeps a
     small model from starving next to its bread because a trade looked more interesting.
     """
-    for need in sorted(needs, key=lambda n: -needs[n]):
-        if needs[need] < URGENT:
+    for need in sorted(needs, key=lambda n: -needs[n] / URGENT_BY_NEED.get(n, URGENT)):
+        if needs[need] < URGENT_BY_NEED.get(need, URGENT):
             break
         focused = [o for o in options if o.kind in RELIEF.get(need, ())]
         if focused:
             return focused
     return list(options)
+
+
+#: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).
+LONELY = 0.5
+#: Hunger from which eating is offered to the model at all ("a little hungry" in words).
+SNACK = 0.3
+#: Hunger (with food in hand) and tiredness at which a conversation no longer holds an avatar.
+CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
+
+
+def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
+    """Talk and gift options only where there is a reason for them.
+
+    Talk: to the people who spoke to us; to anyone offered when we are lonely or hold goods to
+    trade and our role trades. Gifts: only to someone who spoke to us (a request, or a scam:
+    the model weighs it). Eating: only when at least a little hungry (a snack wastes the food
+    the avatar will need later).
+
+    The world offers "talk to X" and "give 1 coin to X" for the first few people here; the 135M
+    model finds a name from the prompt the likeliest continuation in almost any situation (it
+    picked talk in 81 of the 125 clear cases), and a town that talks every tick is muted by
+    the flood rule.
+    """
+    spoke = {m.sender for m in obs.messages}
+    role = obs.role.lower()
+    reason = obs.needs.get("loneliness", 0.0) >= LONELY or ("trad" in role and any(obs.inventory.values()))
+    peckish = obs.needs.get("hunger", 0.0) >= SNACK or obs.needs.get("tiredness", 0.0) >= URGENT
+    out: list[Action] = []
+    for o in options:
+        if o.kind == "consume" and not peckish:
+            continue
+        if o.kind == "say" and o.target is not None and o.target not in spoke and not reason:
+            continue
+        if o.kind == "give" and o.target not in spoke:
+            continue
+        out.append(o)
+    return out or list(options)
+
+
+def called_away(obs: Observation) -> bool:
+    """A need that should take the avatar out of a conversation (hungry with food, or tired)."""
+    needs = obs.needs
+    if needs.get("tiredness", 0.0) >= CALLED_AWAY["tiredness"]:
+        return True
+    return needs.get("hunger", 0.0) >= CALLED_AWAY["hunger"] and bool(obs.inventory)
 
 
 class LLMPolicy:
@@ -99,8 +162,15 @@ class LLMPolicy:
         speech: SpeechSettings | None = None,
         sample: bool = True,
         memories_k: int = 6,
+        role_work: Mapping[str, str] | None = None,
+        work_places: Mapping[str, Sequence[str]] | None = None,
+        foods: Sequence[str] = (),
     ) -> None:
         self.rules = rules_prompt(world_name, description)
+        self.description = description or f"{world_name}, a small town."
+        self.role_work = dict(role_work or {})
+        self.work_places = {r: tuple(p) for r, p in (work_places or {}).items()}
+        self.foods = tuple(foods)
         self.prompt_tokens = prompt_tokens
         self.speech = speech or SpeechSettings()
         self.sample = sample
@@ -119,7 +189,7 @@ class LLMPolicy:
         if kept is not None:
             return kept
         avatar.intention = None
-        options = focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs)
+        options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
@@ -135,6 +205,7 @@ class LLMPolicy:
             memories=self._memories(avatar, obs, ctx),
             n_options=len(options),
             budget_tokens=self.prompt_tokens,
+            here=(_here(options) + self._away(avatar.role, obs)).strip(),
         )
         request = ChooseRequest(
             messages=self.messages(avatar, situation),
@@ -150,29 +221,46 @@ class LLMPolicy:
     def _reply(me: int, obs: Observation, options: Sequence[Action], ctx: TickContext) -> Action | None:
         """Answer the conversation we are in when the last turn was someone else's.
 
-        A conversation is a mode, as in Generative Agents: once someone talks to us, we answer
-        (its text is generated with the conversation so far) until a side says goodbye or the
-        turn cap ends it - no ``choose`` call needed. Only a ``say`` the world offers is used.
+        A conversation is a mode, as in Generative Agents: when someone spoke to us last tick,
+        we answer (its text is generated with the conversation so far) - no ``choose`` call
+        needed. It does not hold us when a need calls (hungry with food, tired: the model
+        chooses, and may still talk), once we have had our two turns in it, or when the
+        last line is older than a tick. Only a ``say`` the world offers is used.
         """
         book = ctx.conversations
-        if book is None:
+        if book is None or called_away(obs):
             return None
         for conv in book.active:
             if me not in conv.participants or conv.place != obs.place or not conv.turns:
                 continue
             speaker = conv.turns[-1][0]
-            if speaker == me:
+            if speaker == me or conv.last_tick < ctx.tick - 1:
+                continue
+            if sum(1 for s, _ in conv.turns if s == me) >= 2:
                 continue
             for option in options:
                 if option.kind == "say" and option.target == speaker:
                     return option
         return None
 
+    def _away(self, role: str, obs: Observation) -> str:
+        """Plain words for an avatar away from its work, or hungry without food."""
+        out = ""
+        places = self.work_places.get(role, ())
+        if places and obs.place is not None and obs.place not in places:
+            out += f" Your work is at the {' or the '.join(places)}, not here."
+        hungry = obs.needs.get("hunger", 0.0) >= CALLED_AWAY["hunger"]
+        if self.foods and hungry and not any(obs.inventory.get(f, 0) for f in self.foods):
+            out += f" You have no food ({' and '.join(self.foods)} are food)."
+        return out
+
     def messages(self, avatar: Avatar, situation: str) -> tuple[Message, ...]:
         """Rules (shared), persona (stable per avatar), then the situation (changes)."""
         persona = self._persona_cache.get(avatar.avatar_id)
         if persona is None:
-            persona = persona_prompt(avatar.persona.describe(), avatar.role)
+            persona = persona_prompt(
+                avatar.persona.describe(), avatar.role, self.role_work.get(avatar.role, "")
+            )
             self._persona_cache[avatar.avatar_id] = persona
         return (
             Message("system", self.rules),
@@ -194,28 +282,31 @@ class LLMPolicy:
         """The ``generate`` request for the text of a chosen ``say`` action (from the same
         observation the avatar decided on)."""
         names = ctx.names
+        me = avatar.avatar_id
         if action.target is not None:
             listeners = [names.get(action.target, f"#{action.target}")]
         else:
             listeners = [names.get(i, f"#{i}") for i in obs.nearby] or ["everyone here"]
-        so_far = [(names.get(s, f"#{s}"), t) for s, t in (conversation.turns if conversation else ())]
-        if conversation is None:
+        turns = list(conversation.turns) if conversation else []
+        if not turns:
             # Not in a conversation yet: what was just said to us is its start.
-            so_far = [(names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages[-2:]]
-        situation = speech_prompt(
-            tick=ctx.tick,
+            turns = [(m.sender, m.text) for m in obs.messages[-2:]]
+        so_far = [(names.get(sp, f"#{sp}"), t) for sp, t in turns[-4:]]
+        persona = getattr(avatar, "persona", None)
+        who = f"a {persona.occupation}" if persona is not None else f"a {avatar.role or 'townsperson'}"
+        head, scene = speech_script(
+            description=self.description,
             place=_where(obs),
-            needs=obs.needs,
-            status=_status(obs, ctx),
+            speaker=names.get(me, f"#{me}"),
+            who=who,
+            want=_want(obs, avatar.role, turns, me, names),
             listeners=listeners,
             conversation=so_far,
-            memories=self._memories(avatar, obs, ctx, k=3),
-            max_turns_left=turns_left,
-            budget_tokens=self.prompt_tokens,
+            last_turn=turns_left <= 1,
         )
         s = self.speech
         return GenerateRequest(
-            messages=self.messages(avatar, situation),
+            prompt=(head, scene),
             max_new_tokens=s.max_new_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
@@ -225,6 +316,7 @@ class LLMPolicy:
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "say"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:say",
             route=avatar.avatar_id,
+            banned=SPEECH_BANNED,
         )
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -247,6 +339,58 @@ def _where(obs: Observation) -> str:
     return "town"
 
 
+def _here(options: Sequence[Action]) -> str:
+    """What the place lets the avatar do, in plain words ("Here you can gather wheat.")."""
+    can = []
+    for o in options:
+        if o.kind == "gather" and o.item:
+            can.append(f"gather {o.item}")
+        elif o.kind == "craft" and o.recipe:
+            can.append(f"craft {o.recipe}")
+    if any(o.kind == "order" for o in options):
+        can.append("buy and sell on the market")
+    if not can:
+        return ""
+    return "Here you can " + (", ".join(can[:-1]) + " and " + can[-1] if len(can) > 1 else can[0]) + "."
+
+
+def _want(
+    obs: Observation, role: str, turns: Sequence[tuple[int, str]], me: int, names: Mapping[int, str]
+) -> str:
+    """What the speaker wants, in a few words, for the speech script's scene line."""
+    if turns and turns[-1][0] != me:
+        return f"answers {names.get(turns[-1][0], 'them')}"
+    needs = obs.needs
+    if needs.get("hunger", 0.0) >= 0.5 and not obs.inventory:
+        return "is hungry and wants food"
+    goods = [i for i, q in sorted(obs.inventory.items()) if q]
+    if "trad" in role and goods:
+        return f"wants to sell {goods[0]}"
+    if obs.projects and ("collab" in role or "build" in role):
+        return f"wants help with the {obs.projects[0].template}"
+    if needs.get("loneliness", 0.0) >= LONELY:
+        return "wants company"
+    if goods:
+        return f"has {goods[0]} to trade"
+    return "wants a chat"
+
+
+def _value(goods: Sequence[tuple[str, int]], prices: Mapping[str, int], currency: str) -> int:
+    return sum(q if i == currency else q * prices.get(i, 1) for i, q in goods)
+
+
+def _deal(o: Offer, obs: Observation, currency: str) -> str:
+    """An offer's worth to the avatar at market prices, in words (the arithmetic a small model
+    cannot do), and whether it would take the last food."""
+    gets, pays = _value(o.give, obs.prices, currency), _value(o.get, obs.prices, currency)
+    word = "a good deal" if gets >= pays else "a fair deal" if 10 * gets >= 8 * pays else "a bad deal"
+    text = f"worth {gets} {currency} to you for {pays} {currency} of yours: {word} for you"
+    food = {i for i, q in o.get if i != currency}
+    if food and all(obs.inventory.get(i, 0) <= q for i, q in o.get if i in food):
+        text += f"; it would take all your {', '.join(sorted(food))}"
+    return text
+
+
 def _goods(goods: Sequence[tuple[str, int]]) -> str:
     return " and ".join(f"{q} {i}" for i, q in goods) or "nothing"
 
@@ -267,7 +411,8 @@ def _status(obs: Observation, ctx: TickContext) -> str:
     parts = [f"You have {obs.coins} {ctx.currency}" + (f" and {inv}." if inv else ".")]
     if obs.offers:
         offers = "; ".join(
-            f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for {_goods(o.get)}"
+            f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for "
+            f"{_goods(o.get)} ({_deal(o, obs, ctx.currency)})"
             for o in obs.offers[:4]
         )
         parts.append(f"Offers to you: {offers}.")

@@ -62,9 +62,16 @@ class GenerateRequest:
     The reusable prefix is every message but the last: world rules and persona go in the
     first messages, the changing situation in the last one, so the engine computes the
     prefix's KV once and reuses it (within a batch and across ticks).
+
+    ``prompt``: instead of chat messages, plain text the model continues as it is (no chat
+    template), in pieces: every piece but the last is a reusable prefix, as messages are. A
+    small model continuing a dialogue script ("Bram: ...\nAda:") speaks in voice far more
+    often than when asked through the chat template. ``banned``: tokens whose text (leading
+    spaces aside) starts with one of these strings are never sampled (e.g. "(", "*", "[":
+    stage directions).
     """
 
-    messages: tuple[Message, ...]
+    messages: tuple[Message, ...] = ()
     max_new_tokens: int = 64
     temperature: float = 0.7
     top_p: float = 1.0
@@ -76,12 +83,24 @@ class GenerateRequest:
     #: Sticky routing key (the avatar's id): requests with one key go to the same replica while
     #: it lives, so that avatar's cached prompt stays hot there. None: any replica.
     route: int | None = None
+    prompt: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))
         object.__setattr__(self, "stop", tuple(self.stop))
-        if not self.messages:
-            raise ValueError("messages: at least one message is required")
+        object.__setattr__(
+            self, "prompt", (self.prompt,) if isinstance(self.prompt, str) else tuple(self.prompt)
+        )
+        object.__setattr__(self, "banned", tuple(self.banned))
+        if not self.messages and not self.prompt:
+            raise ValueError("messages: at least one message (or a prompt) is required")
+        if self.messages and self.prompt:
+            raise ValueError("prompt: give messages or a prompt, not both")
+        if any(not isinstance(p, str) for p in self.prompt) or (self.prompt and not "".join(self.prompt)):
+            raise ValueError("prompt: must be non-empty text pieces")
+        if any(not isinstance(b, str) or not b for b in self.banned):
+            raise ValueError("banned: banned openers must be non-empty strings")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {self.max_new_tokens!r}")
         if self.temperature < 0:

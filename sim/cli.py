@@ -24,7 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="mesaverse: a distributed multi-agent metaverse simulation.",
 )
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: llm, sim, dashboard, eval, moderation.")
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: llm, sim, dashboard, eval, moderation, behaviour."
+)
 app.add_typer(bench_app, name="bench")
 
 
@@ -237,6 +239,34 @@ def bench_moderation(
     from sim.bench.moderation import bench_moderation_command
 
     bench_moderation_command(json_path=json_path, messages=messages, config=config)
+
+
+@bench_app.command(name="behaviour")
+def bench_behaviour(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    model: Annotated[str, typer.Option(help="Model spec (smollm2-135m, a Hugging Face id or a folder).")] = (
+        "smollm2-135m"
+    ),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ticks: Annotated[int, typer.Option(help="Ticks of the town run (part b).")] = 30,
+    parts: Annotated[str, typer.Option(help="suite and/or town, comma-separated.")] = "suite,town",
+    run_dir: Annotated[Path | None, typer.Option(help="Folder for the town run's event store.")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Score this events.db for (b) and (c) instead of running the town.")
+    ] = None,
+) -> None:
+    """Behaviour: clear-cut cases, the 30-tick town, and the quality of its speech."""
+    from sim.bench.behaviour import bench_behaviour_command
+
+    bench_behaviour_command(
+        json_path=json_path,
+        model=model,
+        device=device,
+        ticks=ticks,
+        parts=parts,
+        run_dir=run_dir,
+        store=store,
+    )
 
 
 def invoke(argv: list[str] | None = None) -> int:

@@ -60,6 +60,7 @@ class DecodeParams:
     repetition_penalty: float
     stop: tuple[str, ...]
     seed: int
+    banned: tuple[int, ...] = ()  # token ids never sampled
 
 
 class _GrowingLayer(DynamicLayer):
@@ -187,8 +188,9 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
     return out.logits[:, -1].float(), out.cache, valid, next_pos
 
 
-def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]]:
-    """Sum of log-probabilities of each row's branches given its past and trunk, one forward pass."""
+def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[list[float]]]:
+    """Log-probability of every token of each row's branches given its past and trunk, one
+    forward pass: ``out[row][branch][token]``."""
     hidden, _, _, _ = forward_rows(model, rows, pad_id, hidden=True)
     S = hidden.shape[1]
     where_b, where_s, targets, owner = [], [], [], []
@@ -204,14 +206,14 @@ def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[float]
                 owner.append((i, j))
             at += len(b)
     head = model.get_output_embeddings()
-    scores = [[0.0] * len(r.branches) for r in rows]
+    scores: list[list[list[float]]] = [[[] for _ in r.branches] for r in rows]
     wb, ws, tg = torch.tensor(where_b), torch.tensor(where_s), torch.tensor(targets)
     for c in range(0, len(targets), 512):  # chunks: (512, vocab) float32 logits at most
         h = hidden[wb[c : c + 512].to(hidden.device), ws[c : c + 512].to(hidden.device)]
         lp = torch.log_softmax(head(h).float(), dim=-1)
         picked = lp.gather(1, tg[c : c + 512, None].to(lp.device))[:, 0].cpu().tolist()
         for (i, j), v in zip(owner[c : c + 512], picked, strict=True):
-            scores[i][j] += v
+            scores[i][j].append(v)  # tokens of a branch come in order
     return scores
 
 
@@ -288,6 +290,12 @@ def decode_batch(
     for i, r in enumerate(rows):
         if params[i].repetition_penalty != 1.0:
             seen[i, torch.tensor(r.ids, dtype=torch.long)] = True
+    # Banned tokens (stage-direction openers...) get -inf logits at every step, all rows at once.
+    ban = torch.zeros((B, V), dtype=torch.bool)
+    for i, p in enumerate(params):
+        if p.banned:
+            ban[i, torch.tensor(p.banned, dtype=torch.long)] = True
+    any_ban = bool(ban.any())
     out_ids: list[list[int]] = [[] for _ in range(B)]
     texts = [""] * B
     finish = ["length"] * B
@@ -296,6 +304,8 @@ def decode_batch(
 
     while True:
         next_tokens, keep = [], []
+        if any_ban:
+            logits = logits.masked_fill(ban[active], float("-inf"))
         picked = _sample_rows(logits, [params[i] for i in active], seen[active], [gens[i] for i in active])
         for b, i in enumerate(active):
             tok = picked[b]

@@ -159,3 +159,32 @@ def test_prompt_longer_than_the_context_window_is_cut_from_the_left_keeping_the_
 def test_engine_rejects_wrong_request_types(engine_fp32):
     with pytest.raises(ValueError, match=r"^requests:"):
         engine_fp32.generate([_choose("x", ["a", "b"])])
+
+
+SCRIPT_HEAD = "Scenes from a market town.\n\nAt the farm. Rolf (a farmer) greets Tessa.\nRolf: Morning, Tessa!\nTessa: Morning, Rolf. Fine wheat today.\n\n"
+
+
+def test_a_plain_text_prompt_in_pieces_is_continued_and_its_head_is_cached(engine_fp32):
+    reqs = [
+        GenerateRequest(prompt=(SCRIPT_HEAD, f"At the market. {n} (a trader) wants to sell tools.\n{n}:"),
+                        max_new_tokens=12, temperature=0.0, stop=("\n",))
+        for n in ("Cora", "Dov")
+    ]  # fmt: skip
+    alone = engine_fp32.generate(reqs[:1])[0]
+    both = engine_fp32.generate(reqs)
+    assert both[0].text == alone.text and alone.text.strip()
+    assert both[1].cached_tokens > 0  # the shared head came from the prefix cache
+
+
+def test_banned_openers_are_never_sampled_in_a_batch(engine_fp32):
+    ids = engine_fp32.banned_ids(("(", "*", "["))
+    tok = engine_fp32.tokenizer
+    assert ids and all(tok.decode([i]).lstrip()[:1] in "(*[" for i in ids)
+    assert tok.encode(" (", add_special_tokens=False)[0] in ids
+    prompt = (SCRIPT_HEAD, "Stage directions follow.\nCora: (")  # a prompt that invites a bracket
+    reqs = [
+        GenerateRequest(prompt=prompt, max_new_tokens=16, temperature=1.0, seed=s, banned=("(", "*", "["))
+        for s in range(6)
+    ]
+    for c in engine_fp32.generate(reqs):
+        assert not any(ch in c.text for ch in "(*["), c.text

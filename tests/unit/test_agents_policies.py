@@ -130,8 +130,9 @@ def test_llm_policy_asks_to_choose_among_the_legal_actions() -> None:
     world = _llm_world()
     pending = _decide(policy, _avatar(1, Memory()), _ctx(world))
     assert isinstance(pending, PendingChoice)
-    assert pending.request.options == ("talk to Bruno Hale", "give 1 coin to Bruno Hale", "rest")
-    assert pending.options == tuple(world.options[1])
+    # A gift needs a reason (Bruno did not ask): only the world's other options are asked about.
+    assert pending.request.options == ("talk to Bruno Hale", "rest")
+    assert pending.options == tuple(o for o in world.options[1] if o.kind != "give")
     roles = [m.role for m in pending.request.messages]
     assert roles == ["system", "user", "user"]
 
@@ -177,7 +178,7 @@ def test_a_single_legal_action_is_taken_without_asking() -> None:
     assert _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world)) == Action(1, "rest")
 
 
-def test_speech_prompt_carries_the_conversation_so_far() -> None:
+def test_speech_prompt_is_a_dialogue_script_with_the_conversation_so_far() -> None:
     from agents.conversation import ConversationBook
 
     book = ConversationBook(max_turns=4)
@@ -192,11 +193,17 @@ def test_speech_prompt_carries_the_conversation_so_far() -> None:
         conv,
         book.turns_left(1, 2, "market"),
     )
-    last = req.messages[-1].content
-    assert 'Bruno Hale: "Fresh bread, Ada?"' in last
-    assert "You are talking with Bruno Hale." in last
+    head, scene = req.prompt
+    assert req.messages == ()  # plain text the model continues, no chat template
+    assert "Bruno Hale: Fresh bread, Ada?" in scene.splitlines()
+    assert "answers Bruno Hale; Bruno Hale is here." in scene.splitlines()[0]
+    assert scene.endswith("\nAda Brook:")
     assert req.stop == ("\n",)
-    assert req.messages[:2] == policy.messages(_avatar(1), "x")[:2]
+    assert req.banned == ("(", "*", "[")
+    other = policy.speech_request(
+        _avatar(1), Action(1, "say", target=2), ctx.world.observation_for(1), ctx.ctx, None, 4
+    )
+    assert other.prompt[0] == head  # the script's head is shared: a cached prefix
 
 
 def test_clean_speech_keeps_one_line_without_a_speaker_prefix() -> None:
@@ -250,3 +257,30 @@ def test_a_project_in_the_prompt_shows_what_it_needs_and_when_it_is_due() -> Non
     assert "% done" not in last
     assert "project 3, a bridge at the plaza: still needs 2 wood and 1 labour" in last
     assert "1 of 2 contributors; due in 5 ticks; reward 10 coin" in last
+
+
+def test_talk_and_gift_options_need_a_reason() -> None:
+    from agents.llm_policy import talk_with_reason
+
+    opts = [Action(1, "say", target=t) for t in (2, 3, 4)] + [Action(1, "give", target=3), Action(1, "rest")]
+    calm = dict(needs={"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.1}, inventory={}, role="gatherer")
+    spoken = _obs(**calm, messages=(Heard(3, 4, "Hi"),))
+    assert [(o.kind, o.target) for o in talk_with_reason(opts, spoken)] == [("say", 4), ("rest", None)]
+    lonely = _obs(**{**calm, "needs": {"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.6}})
+    assert [o.kind for o in talk_with_reason(opts, lonely)] == ["say", "say", "say", "rest"]
+    trader = _obs(**{**calm, "role": "trader", "inventory": {"tools": 1}})
+    assert len(talk_with_reason(opts, trader)) == 4  # a trade is a reason to talk, not to give
+
+
+def test_a_conversation_lets_go_when_a_need_calls() -> None:
+    from agents.conversation import ConversationBook
+
+    book = ConversationBook(max_turns=4)
+    book.record(3, 2, 1, "market", "Fresh bread, Ada?")
+    world = _llm_world(messages=(Heard(3, 2, "Fresh bread, Ada?"),))
+    world.observations[1] = _obs(
+        needs={"hunger": 0.55, "tiredness": 0.1, "loneliness": 0.1},
+        messages=(Heard(3, 2, "Fresh bread, Ada?"),),
+    )  # holds bread: hungry enough to be called away
+    decided = _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world, conversations=book))
+    assert isinstance(decided, PendingChoice)  # the model chooses (eating is an option)

@@ -90,3 +90,15 @@ def test_request_seed_is_stable_and_distinct():
     seeds = {request_seed(7, t, a, s) for t in range(5) for a in range(20) for s in ("", "talk")}
     assert len(seeds) == 200
     assert 0 <= request_seed(1, 2, 3) < 2**63
+
+
+def test_a_generate_request_takes_a_plain_prompt_or_messages_not_both() -> None:
+    r = GenerateRequest(prompt="Ada: hi\nBo:")
+    assert r.prompt == ("Ada: hi\nBo:",) and r.messages == ()
+    assert GenerateRequest(prompt=("head\n", "Bo:"), banned=("(",)).banned == ("(",)
+    with pytest.raises(ValueError, match=r"^prompt:"):
+        GenerateRequest(messages=MSGS, prompt="x")
+    with pytest.raises(ValueError, match=r"^messages:"):
+        GenerateRequest()
+    with pytest.raises(ValueError, match=r"^banned:"):
+        GenerateRequest(prompt="x", banned=("",))

@@ -63,7 +63,8 @@ def test_injection_only_changes_which_legal_option_is_picked() -> None:
     legal = [a.label for a in model.world.legal_actions(victim)]
     model.step()
     request = next(r for r in lm.choose_batches[0] if r.request_id.endswith(f":{victim}:choose"))
-    assert list(request.options) == legal  # the message added no option
+    assert set(request.options) <= set(legal)  # the message added no option (the policy may drop some)
+    assert "give 1 coin to" in " ".join(request.options)  # the asked-for gift is among them
     assert f'said: "{INJECTION}"' in request.messages[-1].content  # it is quoted data
     assert INJECTION not in request.messages[0].content + request.messages[1].content
     gifts = [e for e in model.last_events if e.kind == "give" and e.actor == victim]
