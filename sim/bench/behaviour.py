@@ -202,7 +202,9 @@ def build_case(case: Case, cfg: Any = None) -> tuple[Any, Any, Any, list[Any], A
     occupation = (DEFAULT_TEMPLATES.role_occupations.get(case.role) or ("townsperson",))[0]
     goals = (DEFAULT_TEMPLATES.role_goals.get(case.role) or ("make a good living",))[:1]
     persona = Persona(case.name, 34, occupation, ("kind", "practical"), goals, ("honesty", "hard work"))
-    avatar = SimpleNamespace(avatar_id=me, persona=persona, role=case.role, memory=None, name=case.name)
+    avatar = SimpleNamespace(
+        avatar_id=me, persona=persona, role=case.role, memory=None, name=case.name, intention=None
+    )
     ctx = TickContext(
         tick=w.tick,
         random=random.Random(0),
