@@ -472,9 +472,10 @@ def spam(t: Text) -> Finding | None:
         score = max(score, 0.9)
     if len(signals) >= 2:
         score = max(score, 0.9)
-    elif "caps" in signals:
-        # Shouting alone is not spam (a garbled line of the model can be all capitals); shouting
-        # about buying and selling is.
+    elif "caps" in signals or "repeated" in signals:
+        # Shouting or a word said over and over alone is not spam: a garbled line of the model can be
+        # all capitals, people stammer ("please, please, please") and a small model loops ("no
+        # worries... no worries..."). Shouting or repeating about buying and selling is.
         selling = sorted(t.vocab & _COMMERCE)
         if selling:
             signals["selling"] = selling[:3]
