@@ -29,7 +29,7 @@ from mesa.datacollection import DataCollector
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.intentions import intend
-from agents.llm_policy import LLMPolicy, SpeechSettings, clean_speech
+from agents.llm_policy import LLMPolicy, clean_speech
 from agents.lm import LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
@@ -38,11 +38,12 @@ from agents.rules import make_rule_policy
 from sim.config import ScenarioConfig, load_scenario, role_counts
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
+from sim.policy_setup import llm_policy_for
 from world import World
 from world.moderation import VIOLATOR_POLICIES
 from world.types import Action, Event, Observation
 
-__all__ = ["MetaverseModel", "TickRecord", "llm_policy_for", "needs_llm", "role_work", "work_places"]
+__all__ = ["MetaverseModel", "TickRecord", "needs_llm"]
 
 #: How important each kind of event is to the avatars it involves (Generative Agents' 1..10).
 _IMPORTANCE = {
@@ -79,84 +80,6 @@ def needs_llm(cfg: ScenarioConfig) -> bool:
         if round(cfg.population.llm_share * ordinary) > 0:
             return True
     return cfg.moderation.enabled and any(rule.kind == "llm" for rule in cfg.moderation.rules)
-
-
-def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
-    """The scenario's LLM policy (one object serves every LLM avatar; the behaviour bench uses it too)."""
-    llm_cfg = cfg.llm
-    # The changing part of a prompt gets what the context leaves after rules, persona and
-    # the answer: memories and conversation are trimmed to fit, so prompts never outgrow it.
-    prompt_tokens = max(128, llm_cfg.context_tokens - 256 - llm_cfg.max_new_tokens)
-    return LLMPolicy(
-        world_name=cfg.name,
-        description=cfg.description,
-        prompt_tokens=prompt_tokens,
-        speech=SpeechSettings(
-            max_new_tokens=llm_cfg.max_new_tokens,
-            temperature=llm_cfg.temperature,
-            top_p=llm_cfg.top_p,
-            top_k=llm_cfg.top_k,
-            repetition_penalty=llm_cfg.repetition_penalty,
-        ),
-        role_work=role_work(cfg),
-        work_places=work_places(cfg),
-        foods=[i for i, c in cfg.economy.items.items() if c.food > 0],
-    )
-
-
-def _and(items: Sequence[str]) -> str:
-    items = list(items)
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
-
-
-def role_work(cfg: ScenarioConfig) -> dict[str, str]:
-    """Each role's work in plain words, from the scenario's own economy ("gather wheat at the
-    farm and wood at the forest"), for the persona message. Roles are recognised by their name
-    (gatherer, crafter, trader, collaborator...); others get none."""
-    eco = cfg.economy
-    places = cfg.world.places
-    where = {kind: [n for n, p in places.items() if kind in p.offers] for kind in eco.gathering}
-    gather = _and(
-        [
-            f"{_and(list(items))} at the {_and(where.get(kind) or [kind])}"
-            for kind, items in eco.gathering.items()
-        ]
-    )
-    craft = _and(
-        [f"{name} from {_and([f'{q} {i}' for i, q in r.inputs.items()])}" for name, r in eco.recipes.items()]
-    )
-    craft_at = _and(
-        sorted({n for r in eco.recipes.values() for n, p in places.items() if r.place in p.offers})
-    )
-    projects = _and(list(cfg.projects.templates))
-    out = {}
-    for role in cfg.population.roles:
-        name = role.name.lower()
-        if "gather" in name and gather:
-            out[role.name] = f"gather {gather}, and sell what you do not eat"
-        elif "craft" in name and craft:
-            out[role.name] = f"craft {craft} at the {craft_at or 'workshop'}, and sell what you make"
-        elif "trad" in name:
-            out[role.name] = "buy goods cheap and sell them dear, at the market and to people you meet"
-        elif "collab" in name and projects:
-            out[role.name] = f"build the town's projects ({projects}) with others, and help your neighbours"
-    return out
-
-
-def work_places(cfg: ScenarioConfig) -> dict[str, list[str]]:
-    """Where each role's work is (gatherers: where things grow; crafters: where recipes are made;
-    traders: the market), recognised by role name as in :func:`role_work`."""
-    eco, places = cfg.economy, cfg.world.places
-    grow = [n for n, p in places.items() if any(k in p.offers for k in eco.gathering)]
-    make = [n for n, p in places.items() if any(r.place in p.offers for r in eco.recipes.values())]
-    sell = [n for n, p in places.items() if "market" in p.offers]
-    out = {}
-    for role in cfg.population.roles:
-        name = role.name.lower()
-        where = grow if "gather" in name else make if "craft" in name else sell if "trad" in name else []
-        if where:
-            out[role.name] = where
-    return out
 
 
 class MetaverseModel(mesa.Model):

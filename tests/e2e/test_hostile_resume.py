@@ -285,7 +285,7 @@ def test_resuming_a_run_that_a_live_process_writes_is_refused(tmp_path: Path) ->
         while not list(out.glob("*/events.db")) or _status(next(out.iterdir()))[1] is None:
             assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
             assert time.monotonic() < deadline, "the writer never wrote a tick"
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling interval of the condition above, bounded by the deadline
         run = next(out.iterdir())
         proc = _mesaverse("resume", str(run), cwd=tmp_path)
         status, tick = _status(run)
@@ -295,7 +295,9 @@ def test_resuming_a_run_that_a_live_process_writes_is_refused(tmp_path: Path) ->
             " wait for it to finish or stop it first"
         ]
         assert status == "running"  # the refusal changed nothing...
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while _status(run)[1] <= tick and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # poll until the live writer has written on past the refusal
         assert _status(run)[1] >= tick  # ...and truncated nothing under the live writer
     finally:
         os.killpg(writer.pid, signal.SIGTERM)
