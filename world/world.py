@@ -264,7 +264,8 @@ class World:
 
     def observe(self, avatar_id: int, limit: int = 26) -> tuple[Observation, list[Action]]:
         """The avatar's observation and its legal options, computed once for the tick."""
-        return self.observation_for(avatar_id), self.legal_actions(avatar_id, limit)
+        obs = self.observation_for(avatar_id)
+        return obs, legal_actions(self, avatar_id, limit, obs)
 
     # -- what the action specs read and call ---------------------------------------------
 

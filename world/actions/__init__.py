@@ -20,7 +20,7 @@ from world.actions.commons import Harvest
 from world.actions.projects import Contribute, Join, Propose
 from world.actions.social import MAX_TEXT, Give, Report, Say
 from world.actions.trade import MAX_OPEN_ORDERS, Accept, OfferSpec, Order, Reject
-from world.types import Action
+from world.types import Action, Observation
 
 if TYPE_CHECKING:
     from world.world import World
@@ -59,11 +59,12 @@ PEOPLE_OPTIONS = 3
 OFFER_OPTIONS = 3
 
 
-def situation(w: World, a: int) -> Situation:
-    """What the specs need to know about avatar ``a`` to list its options."""
+def situation(w: World, a: int, obs: Observation | None = None) -> Situation:
+    """What the specs need to know about avatar ``a`` to list its options; the parts its
+    observation of this tick already holds (``obs``) are taken from it, not computed again."""
     tick = w.tick
-    needs = w.needs.as_dict(a, tick)
-    inv = w.inventory(a)
+    needs = obs.needs if obs is not None else w.needs.as_dict(a, tick)
+    inv = obs.inventory if obs is not None else w.inventory(a)
     foods = tuple(sorted((i for i in inv if w.item_cfg[i].food > 0), key=lambda i: -w.item_cfg[i].food))
     return Situation(
         actor=a,
@@ -71,23 +72,27 @@ def situation(w: World, a: int) -> Situation:
         place=w.places.at.get(a),
         needs=needs,
         inventory=inv,
-        coins=w.coins(a),
+        coins=obs.coins if obs is not None else w.coins(a),
         tired=needs["tiredness"] >= 1.0,
-        muted=w.moderator.is_muted(a, tick),
+        muted=(obs.muted_until is not None) if obs is not None else w.moderator.is_muted(a, tick),
         people=w.places.nearby(a, PEOPLE_OPTIONS, tick + a),
-        offers=tuple(w.offers.visible_to(a, limit=OFFER_OPTIONS)),
+        # The observation lists the visible offers in the same order: its first few are these.
+        offers=obs.offers[:OFFER_OPTIONS]
+        if obs is not None
+        else tuple(w.offers.visible_to(a, limit=OFFER_OPTIONS)),
         foods=foods,
     )
 
 
-def legal_actions(w: World, a: int, limit: int = 26) -> list[Action]:
-    """Actions ``a`` may take now, most pressing first, at most ``limit`` (rest always included)."""
+def legal_actions(w: World, a: int, limit: int = 26, obs: Observation | None = None) -> list[Action]:
+    """Actions ``a`` may take now, most pressing first, at most ``limit`` (rest always included).
+    ``obs``: the avatar's observation of this tick, when the caller has it (nothing is computed twice)."""
     if a in w.moderator.banned or limit <= 0:
         return []
     rest = Action(a, "rest")
     if a in w.places.trips:
         return [rest]
-    s = situation(w, a)
+    s = situation(w, a, obs)
     found: list[Candidate] = []
     for spec in SPECS.values():
         for key, option in spec.options(w, s):
