@@ -398,7 +398,12 @@ def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: 
             feed = wait_for(lambda: _feed_lines(page), 60, "the dialogue feed")
             assert any(texts["say"] in line and texts["name0"] in line for line in feed), feed  # type: ignore[union-attr]
             _show(page, "Avatar inspector")
-            wait_for(lambda: texts["memory"] in page.inner_text("body"), 60, "the memory list")
+            # The inspector draws the memory list before the recent dialogue: wait for both.
+            wait_for(
+                lambda: texts["memory"] in page.inner_text("body") and texts["say"] in page.inner_text("body"),
+                60,
+                "the memory list and the recent dialogue",
+            )
             body = page.inner_text("body")
             for key in ("run_id", "scenario", "name0", "place", "say", "memory"):
                 assert texts[key] in body, key
