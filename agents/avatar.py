@@ -18,6 +18,7 @@ from agents.persona import Persona
 
 if TYPE_CHECKING:
     from agents.policy import Decision, Policy, TickContext
+    from agents.session import Session
     from world.types import Action, Observation
 
 __all__ = ["Avatar"]
@@ -43,6 +44,9 @@ class Avatar(mesa.Agent):
         self.memory = memory
         # An LLM avatar's work in progress (agents.intentions): kept ticks ask no model.
         self.intention: Intention | None = None
+        # An LLM avatar's prompt log (agents.session); not checkpointed: a resumed one starts afresh.
+        # Made by the LLM policy on the first decision (rule avatars carry none).
+        self.session: Session | None = None
 
     @property
     def avatar_id(self) -> int:

@@ -26,10 +26,13 @@ from agents.prompts import (
     ANSWER_PREFIX,
     SPEECH_BANNED,
     choose_prompt,
+    needs_text,
     persona_prompt,
+    quote,
     rules_prompt,
     speech_script,
 )
+from agents.session import Session, delta_entry
 from world.types import Action, Observation, Offer, ProjectView
 
 if TYPE_CHECKING:
@@ -165,6 +168,7 @@ class LLMPolicy:
         role_work: Mapping[str, str] | None = None,
         work_places: Mapping[str, Sequence[str]] | None = None,
         foods: Sequence[str] = (),
+        session_tokens: int = 0,
     ) -> None:
         self.rules = rules_prompt(world_name, description)
         self.description = description or f"{world_name}, a small town."
@@ -175,6 +179,7 @@ class LLMPolicy:
         self.speech = speech or SpeechSettings()
         self.sample = sample
         self.memories_k = memories_k
+        self.session_tokens = session_tokens  # 0: a fresh full prompt every decision
         self._persona_cache: dict[int, str] = {}
 
     # -- deciding --------------------------------------------------------------------------------
@@ -195,27 +200,46 @@ class LLMPolicy:
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
         if reply is not None:
             return reply
-        situation = choose_prompt(
-            tick=ctx.tick,
-            place=_where(obs),
-            needs=obs.needs,
-            status=_status(obs, ctx),
-            nearby=[ctx.names.get(i, f"#{i}") for i in obs.nearby],
-            heard=[(ctx.names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages],
-            memories=self._memories(avatar, obs, ctx),
-            n_options=len(options),
-            budget_tokens=self.prompt_tokens,
-            here=(_here(options) + self._away(avatar.role, obs)).strip(),
-        )
+        here = (_here(options) + self._away(avatar.role, obs)).strip()
+        session = None
+        if self.session_tokens:
+            session = avatar.session = avatar.session or Session()
+        facts = _facts(obs, ctx, here)
+        fresh = True
+        if session is not None and session.turns:
+            heard = [f"{ctx.names.get(m.sender, f'#{m.sender}')} said: {quote(m.text)}"
+                     for m in session.new_lines(obs.messages)]  # fmt: skip
+            situation = delta_entry(ctx.tick, facts, session.facts, heard)
+            fresh = not session.fits(situation, self.session_tokens)
+        if fresh:
+            situation = choose_prompt(
+                tick=ctx.tick,
+                place=_where(obs),
+                needs=obs.needs,
+                status=" ".join(facts[k] for k in ("have", "offers", "muted") if not _gone(facts, k)),
+                context=" ".join(facts[k] for k in ("prices", "projects") if not _gone(facts, k)),
+                nearby=[ctx.names.get(i, f"#{i}") for i in obs.nearby],
+                heard=[(ctx.names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages],
+                memories=self._memories(avatar, obs, ctx),
+                n_options=len(options),
+                budget_tokens=self.prompt_tokens,
+                here=here,
+            )
+        if session is not None:
+            session.ask(situation, facts, fresh, obs.messages)
+            messages = session.messages(self.messages(avatar, "")[:2], situation, ANSWER_PREFIX)
+        else:
+            messages = self.messages(avatar, situation)
         request = ChooseRequest(
-            messages=self.messages(avatar, situation),
+            messages=messages,
             options=tuple(o.label for o in options),
             answer_prefix=ANSWER_PREFIX,
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "choose"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:choose",
             route=avatar.avatar_id,
+            session=True,  # keep this prompt's KV: the avatar's next prompt shares its first lines
         )
-        return PendingChoice(request, tuple(options), self.sample)
+        return PendingChoice(request, tuple(options), self.sample, session=session)
 
     @staticmethod
     def _reply(me: int, obs: Observation, options: Sequence[Action], ctx: TickContext) -> Action | None:
@@ -398,30 +422,64 @@ def _goods(goods: Sequence[tuple[str, int]]) -> str:
 def _project(p: ProjectView, tick: int, currency: str) -> str:
     """``project 3, a bridge at the plaza: still needs 2 wood and 1 labour; 1 of 2 contributors; due in 5 ticks; reward 10 coin``."""
     where = f" at the {p.place}" if p.place else ""
-    left = max(0, p.deadline - tick)
+    # The due tick, not the ticks left: the line then stays the same from tick to tick (the
+    # engine reuses an avatar's unchanged prompt prefix); the tick is told at the end.
     return (
         f"project {p.id}, a {p.template}{where}: still needs {_goods(p.missing)}; "
-        f"{p.contributors} of {p.min_contributors} contributors; due in {left} ticks; reward {p.reward} {currency}"
+        f"{p.contributors} of {p.min_contributors} contributors; due at tick {p.deadline}; reward {p.reward} {currency}"
     )
 
 
-def _status(obs: Observation, ctx: TickContext) -> str:
-    """Holdings, offers, prices, projects and sanctions in a few short sentences."""
+def _status_parts(obs: Observation, ctx: TickContext) -> dict[str, str]:
+    """Holdings, offers, prices, projects and sanctions, each a short sentence ("" when none)."""
     inv = ", ".join(f"{q} {i}" for i, q in sorted(obs.inventory.items()) if q)
-    parts = [f"You have {obs.coins} {ctx.currency}" + (f" and {inv}." if inv else ".")]
+    parts = {"have": f"You have {obs.coins} {ctx.currency}" + (f" and {inv}." if inv else ".")}
+    parts["offers"] = parts["prices"] = parts["projects"] = parts["muted"] = ""
     if obs.offers:
         offers = "; ".join(
             f"offer {o.id} from {ctx.names.get(o.sender, f'#{o.sender}')}: gives {_goods(o.give)} for "
             f"{_goods(o.get)} ({_deal(o, obs, ctx.currency)})"
             for o in obs.offers[:4]
         )
-        parts.append(f"Offers to you: {offers}.")
+        parts["offers"] = f"Offers to you: {offers}."
     if obs.prices:
-        parts.append("Market prices: " + ", ".join(f"{i} {p}" for i, p in sorted(obs.prices.items())) + ".")
+        parts["prices"] = (
+            "Market prices: " + ", ".join(f"{i} {p}" for i, p in sorted(obs.prices.items())) + "."
+        )
     if obs.projects:
-        parts.append(
+        parts["projects"] = (
             "Projects: " + "; ".join(_project(p, obs.tick, ctx.currency) for p in obs.projects[:3]) + "."
         )
     if obs.muted_until is not None and obs.muted_until > obs.tick:
-        parts.append(f"You are muted until tick {obs.muted_until}.")
-    return " ".join(parts)
+        parts["muted"] = f"You are muted until tick {obs.muted_until}."
+    return parts
+
+
+def _status(obs: Observation, ctx: TickContext) -> str:
+    """Holdings, offers, prices, projects and sanctions in a few short sentences."""
+    return " ".join(p for p in _status_parts(obs, ctx).values() if p)
+
+
+#: What a delta entry says when a fact it told before is gone.
+_GONE = {
+    "offers": "No offers to you now.",
+    "projects": "No open projects now.",
+    "muted": "You may speak again.",
+}
+
+
+def _gone(facts: Mapping[str, str], key: str) -> bool:
+    """Whether ``facts[key]`` only says the fact is absent (a full situation leaves it out)."""
+    return not facts.get(key) or facts[key] == _GONE.get(key)
+
+
+def _facts(obs: Observation, ctx: TickContext, here: str) -> dict[str, str]:
+    """The situation's facts one by one, for a session's delta entries (see agents/session.py)."""
+    facts = _status_parts(obs, ctx)
+    for key, gone in _GONE.items():
+        facts[key] = facts[key] or gone
+    facts["where"] = f"You are at {_where(obs)}." + (f" {here}" if here else "")
+    facts["needs"] = needs_text(obs.needs)
+    nearby = [ctx.names.get(i, f"#{i}") for i in obs.nearby]
+    facts["people"] = f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here."
+    return facts

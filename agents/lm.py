@@ -129,6 +129,9 @@ class ChooseRequest:
     seed: int = 0
     request_id: str = ""
     route: int | None = None  # as GenerateRequest.route
+    #: The prompt is an append-only session (one avatar's log): the engine keeps its KV through
+    #: the answer prefix, for the next request of the same ``route``, which extends it.
+    session: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _as_messages(self.messages))

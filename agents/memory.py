@@ -227,16 +227,18 @@ class Memory:
 
     def render(self, query: str, now: int, budget_tokens: int, k: int = 6) -> str:
         """Retrieved memories as prompt lines, never more than ``budget_tokens`` in total."""
-        lines: list[str] = []
+        kept = []
         used = 0
         for m in self.retrieve(query, now, k):
             line = f"- (tick {m.tick}) {m.text}"
             cost = estimate_tokens(line) + 1
             if used + cost > budget_tokens:
                 continue  # a shorter, later memory may still fit
-            lines.append(line)
+            kept.append((m.tick, line))
             used += cost
-        return "\n".join(lines)
+        # Oldest first (retrieval picks them, time orders them): from one decision to the next
+        # the list then changes mostly at its end, so the prompt before it is reused.
+        return "\n".join(line for _, line in sorted(kept, key=lambda t: t[0]))
 
     def get_state(self) -> dict[str, object]:
         """JSON-safe state for checkpoints."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agents.claims import Claims
 from agents.lm import Choice, ChooseRequest
+from agents.session import Session
 from world.types import Action, Observation
 
 if TYPE_CHECKING:
@@ -67,6 +68,16 @@ class PendingChoice:
     request: ChooseRequest
     options: tuple[Action, ...]
     sample: bool = True  # sample from the distribution (else take its argmax)
+    session: Session | None = None  # the avatar's prompt log, told the answer once it comes
+
+    def settle(self, action: Action | None) -> None:
+        """Tell the avatar's log what was chosen (``None``: no answer came; the log restarts)."""
+        if self.session is None:
+            return
+        if action is None or action not in self.options:
+            self.session.reset()
+        else:
+            self.session.answered(action.label)
 
     def pick(self, choice: Choice) -> Action:
         """The offered action the answer stands for.

@@ -136,18 +136,28 @@ def _situation(
     memories: str,
     budget_tokens: int,
     here: str = "",
+    context: str = "",
 ) -> str:
-    """The changing facts, trimmed to ``budget_tokens``: the oldest heard lines go first."""
-    head = [
-        f"Tick {tick}. You are at {place}." + (f" {here}" if here else ""),
-        needs_text(needs),
-        status,
-        f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here.",
-    ]
+    """The changing facts, trimmed to ``budget_tokens``: the oldest heard lines go first.
+
+    The steadiest facts come first and the most changeable last (place, prices and projects,
+    memories, people, holdings and offers, what was heard, needs, the tick): the engine reuses
+    what an avatar's prompt has in common with its last one token by token, up to the first
+    change, and the last lines before the question are the ones a small model weighs most.
+    """
     mem = f"You remember:\n{memories}" if memories else ""
     heard_lines = [f"{who} said: {quote(text)}" for who, text in heard]
     while True:
-        parts = [*head, *(["You heard:", *heard_lines] if heard_lines else []), mem]
+        parts = [
+            f"You are at {place}." + (f" {here}" if here else ""),
+            context,
+            mem,
+            f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here.",
+            status,
+            *(["You heard:", *heard_lines] if heard_lines else []),
+            needs_text(needs),
+            f"It is tick {tick}.",
+        ]
         text = "\n".join(p for p in parts if p)
         if estimate_tokens(text) <= budget_tokens or not (heard_lines or mem):
             return text
@@ -169,6 +179,7 @@ def choose_prompt(
     n_options: int,
     budget_tokens: int = 700,
     here: str = "",
+    context: str = "",
 ) -> str:
     """The last message of a ``choose`` request: the situation and the question.
 
@@ -185,6 +196,7 @@ def choose_prompt(
         memories=memories,
         budget_tokens=max(64, budget_tokens - 12 * n_options - 16),
         here=here,
+        context=context,
     )
     return f"{situation}\n\nWhat do you do now?"
 

@@ -324,8 +324,10 @@ class MetaverseModel(mesa.Model):
         for (avatar, p), c in zip(pending, choices, strict=True):
             if c.error:
                 action = self._fall_back(avatar, "choose", c.error, observations, options, ctx, fallbacks)
+                p.settle(None)
             else:
                 action = p.pick(c)
+                p.settle(action)
                 avatar.intention = intend(action, ctx.tick)  # work carries on without asking
             if action is not None:
                 out.append(action)

@@ -35,6 +35,7 @@ def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
         role_work=role_work(cfg),
         work_places=work_places(cfg),
         foods=[i for i, c in cfg.economy.items.items() if c.food > 0],
+        session_tokens=llm_cfg.session_tokens,
     )
 
 

@@ -339,6 +339,7 @@ def _start_pool(Pool: Any, cfg: ScenarioConfig, ray_address: str | None, quiet: 
         ray_address=ray_address,
         max_batch_size=cfg.llm.max_batch_size,
         max_wait_ms=cfg.llm.max_wait_ms,
+        prefix_cache_mb=cfg.llm.prefix_cache_mb,
         log_to_driver=not quiet,
     )
     pool.deadline_s = cfg.llm.deadline_s

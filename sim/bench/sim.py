@@ -7,13 +7,16 @@
     keeps the example's density of one agent per cell (sqrt(N) x sqrt(N)); at the default
     10 x 10 its per-agent cost would grow with N. Reported: agent-steps/s, the ratio ours/Mesa
     (target >= 1), and memory per avatar (Python allocations while building, tracemalloc).
-(b) LLM decisions/s in ``town.yaml``: the choices of a few ticks through the replica pool, as
-    the model sends them (one batched call per tick), against the naive baseline - the same
-    requests one at a time on an in-process engine without prefix reuse (as ``bench llm``
-    defines it). Target: >= 10x.
+(b) LLM avatar-ticks/s in ``town.yaml`` at the largest size of (c) (64 LLM avatars), against
+    the naive way of driving a local model (as mesa-llm does): every LLM avatar, every tick,
+    one full-prompt ``choose`` plus one full-prompt ``generate`` per line it says, one request
+    at a time, no cache, no batching - a timed sample of the run's own requests, scaled per
+    avatar-tick. Our side counts everything a tick costs (intentions that ask no model,
+    conversation turns, batching, prefix reuse). Target: >= 10x (``llm_speedup``).
 (c) Tick time as the LLM avatars double (8, 16, 32, 64; town's roles scaled evenly), through
     the pool; the first tick (which computes every persona's prefix) is not counted. Growth
-    should be no faster than linear.
+    should be no faster than linear (64 <= 10x of 8). Also model calls per avatar-tick
+    (``calls_per_avatar_tick``: chooses and generates over avatar-ticks).
 
 ``--quick`` shrinks every part (a smoke run). Figures print as a table and, with ``--json``,
 are written with at least ``rule_vs_mesa``, ``llm_speedup`` and ``tick_seconds_by_llm_avatars``.
@@ -109,81 +112,109 @@ def rule_vs_mesa(sizes: tuple[int, ...], ticks: dict[int, int]) -> dict[str, Any
 
 
 class _Recorder:
-    """Passes calls to the pool, keeping each tick's choose batch and its wall time."""
+    """Passes calls to the pool, keeping every request and the seconds spent in the model."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self.batches: list[tuple[list, float]] = []
+        self.chooses: list[Any] = []
+        self.generates: list[Any] = []
+        self.model_s = 0.0
 
     def choose(self, requests: Any) -> Any:
         t0 = time.perf_counter()
         out = self.pool.choose(requests)
-        self.batches.append((list(requests), time.perf_counter() - t0))
+        self.model_s += time.perf_counter() - t0
+        self.chooses += list(requests)
         return out
 
     def generate(self, requests: Any) -> Any:
-        return self.pool.generate(requests)
+        t0 = time.perf_counter()
+        out = self.pool.generate(requests)
+        self.model_s += time.perf_counter() - t0
+        self.generates += list(requests)
+        return out
 
     def telemetry(self) -> dict:
         return self.pool.telemetry()
 
 
-def llm_speedup(pool: Any, ticks: int, naive_requests: int) -> dict[str, Any]:
-    """Part (b): town's decisions through the pool versus one at a time on a plain engine."""
-    from sim.llm.engine import Engine
+def _town(n: int, pool: Any, ticks: int) -> tuple[Any, Any]:
+    """Town with ``n`` LLM avatars (its four roles scaled evenly) on a recorder over ``pool``."""
     from sim.model import MetaverseModel
 
+    per_role = max(1, n // 4)
+    overrides = [f"population.count={4 * per_role}"] + [f"population.roles.{i}.count={per_role}" for i in range(4)]
     rec = _Recorder(pool)
-    model = MetaverseModel(TOWN, llm=rec, ticks=ticks + 1)
-    model.step()  # the first tick computes each persona's prefix once; steady state after
-    rec.batches.clear()
-    for _ in range(ticks):
-        model.step()
-    decisions = sum(len(b) for b, _ in rec.batches)
-    pool_s = sum(dt for _, dt in rec.batches)
-    requests = [r for b, _ in rec.batches for r in b][:naive_requests]
-    engine = Engine(model.config.llm.model, device="cpu" if model.config.llm.device == "cpu" else "auto")
-    engine.choose(requests[:1])  # warm-up (one-off kernel set-up)
-    engine.prefix_cache = None  # naive: the full prompt every time
-    engine._prior.clear()
-    t0 = time.perf_counter()
-    for r in requests:
-        engine.choose([r])
-    naive_s = time.perf_counter() - t0
-    pool_rate = decisions / pool_s if pool_s else 0.0
-    naive_rate = len(requests) / naive_s
-    print(
-        f"(b) town decisions/s: pool {pool_rate:.2f} ({decisions} in {pool_s:.1f} s), "
-        f"naive {naive_rate:.2f} ({len(requests)} in {naive_s:.1f} s): {pool_rate / naive_rate:.1f}x",
-        file=sys.stderr,
-    )
-    return {
-        "pool_decisions_per_s": pool_rate,
-        "naive_decisions_per_s": naive_rate,
-        "pool_decisions": decisions,
-        "naive_decisions": len(requests),
-        "speedup": pool_rate / naive_rate,
-    }
+    return MetaverseModel(TOWN, overrides=overrides, llm=rec, ticks=ticks + 1), rec
 
 
-def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[str, float]:
-    """Part (c): mean tick seconds (after the first) at each number of LLM avatars."""
-    from sim.model import MetaverseModel
-
-    out: dict[str, float] = {}
+def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict[str, Any]]:
+    """Part (c): per number of LLM avatars, the mean tick seconds after the first tick (which
+    computes every persona's prefix), and the model calls of those ticks."""
+    out: dict[int, dict[str, Any]] = {}
     for n in sizes:
-        per_role = max(1, n // 4)
-        overrides = [f"population.count={4 * per_role}"] + [
-            f"population.roles.{i}.count={per_role}" for i in range(4)
-        ]
-        model = MetaverseModel(TOWN, overrides=overrides, llm=pool, ticks=ticks + 1)
+        model, rec = _town(n, pool, ticks)
         model.step()
+        rec.chooses.clear()
+        rec.generates.clear()
         t0 = time.perf_counter()
         for _ in range(ticks):
             model.step()
-        out[str(4 * per_role)] = (time.perf_counter() - t0) / ticks
-        print(f"(c) {4 * per_role:>3} LLM avatars: {out[str(4 * per_role)]:.2f} s/tick", file=sys.stderr)
+        wall = time.perf_counter() - t0
+        avatar_ticks = 4 * max(1, n // 4) * ticks
+        out[n] = {
+            "tick_s": wall / ticks,
+            "avatar_ticks": avatar_ticks,
+            "choose_calls": len(rec.chooses),
+            "generate_calls": len(rec.generates),
+            "calls_per_avatar_tick": (len(rec.chooses) + len(rec.generates)) / avatar_ticks,
+            "chooses": rec.chooses,
+            "generates": rec.generates,
+        }
+        print(
+            f"(c) {4 * max(1, n // 4):>3} LLM avatars: {wall / ticks:.2f} s/tick, "
+            f"{out[n]['calls_per_avatar_tick']:.2f} model calls per avatar-tick",
+            file=sys.stderr,
+        )
     return out
+
+
+def llm_speedup(run: dict[str, Any], engine: Any, samples: int) -> dict[str, Any]:
+    """Part (b): LLM avatar-ticks/s of the town run against the naive way of driving a local
+    model (as mesa-llm does): every LLM avatar, every tick, one full-prompt ``choose``, plus one
+    full-prompt ``generate`` per line it says, one request at a time, no cache, no batching.
+    A timed sample of the run's own requests of each kind, scaled per avatar-tick."""
+    engine.prefix_cache = None  # naive: the full prompt every time
+    engine.token_budget = 10**9
+    chooses, generates = run["chooses"][:samples], run["generates"][:samples]
+    engine.choose(chooses[:1])  # warm-up (one-off kernel set-up)
+    engine._prior.clear()
+    t0 = time.perf_counter()
+    for r in chooses:
+        engine.choose([r])
+    choose_s = (time.perf_counter() - t0) / max(1, len(chooses))
+    t0 = time.perf_counter()
+    for r in generates:
+        engine.generate([r])
+    generate_s = (time.perf_counter() - t0) / max(1, len(generates))
+    lines_per_avatar_tick = run["generate_calls"] / run["avatar_ticks"]
+    naive_s = choose_s + lines_per_avatar_tick * generate_s  # per avatar-tick
+    ours = run["avatar_ticks"] / run["ticks"] / run["tick_s"]  # avatars per tick / seconds per tick
+    naive = 1.0 / naive_s
+    print(
+        f"(b) town LLM avatar-ticks/s: ours {ours:.2f}, naive {naive:.2f} "
+        f"({choose_s:.2f} s a choose, {generate_s:.2f} s a line x {lines_per_avatar_tick:.2f}): {ours / naive:.1f}x",
+        file=sys.stderr,
+    )
+    return {
+        "avatar_ticks_per_s": ours,
+        "naive_avatar_ticks_per_s": naive,
+        "naive_choose_s": choose_s,
+        "naive_generate_s": generate_s,
+        "naive_samples": [len(chooses), len(generates)],
+        "lines_per_avatar_tick": lines_per_avatar_tick,
+        "speedup": ours / naive,
+    }
 
 
 def bench_sim_command(*, json_path: Path | None = None, quick: bool = False) -> dict[str, Any]:
@@ -199,18 +230,29 @@ def bench_sim_command(*, json_path: Path | None = None, quick: bool = False) -> 
         "rule_detail": rule,
     }
     from sim.config import load_scenario
+    from sim.llm.engine import Engine
     from sim.runner import start_llm
 
-    pool = start_llm(load_scenario(TOWN))
+    cfg = load_scenario(TOWN)
+    pool = start_llm(cfg)
     try:
-        speed = llm_speedup(pool, ticks=1 if quick else 3, naive_requests=4 if quick else 12)
-        figures["llm_speedup"] = speed["speedup"]
-        figures["llm_detail"] = speed
         llm_sizes = (4, 8) if quick else (8, 16, 32, 64)
-        figures["tick_seconds_by_llm_avatars"] = llm_scaling(pool, llm_sizes, ticks=1 if quick else 2)
+        ticks_each = 1 if quick else 2
+        runs = llm_scaling(pool, llm_sizes, ticks=ticks_each)
         figures["llm_telemetry"] = {k: v for k, v in pool.telemetry().items() if k != "replicas"}
     finally:
         pool.shutdown()
+    biggest = runs[max(runs)]
+    biggest["ticks"] = ticks_each
+    engine = Engine(cfg.llm.model, device="cpu" if cfg.llm.device == "cpu" else "auto")
+    speed = llm_speedup(biggest, engine, samples=4 if quick else 12)
+    figures["llm_speedup"] = speed["speedup"]
+    figures["llm_detail"] = speed
+    figures["tick_seconds_by_llm_avatars"] = {str(n): r["tick_s"] for n, r in runs.items()}
+    figures["calls_per_avatar_tick"] = {str(n): r["calls_per_avatar_tick"] for n, r in runs.items()}
+    figures["llm_calls"] = {
+        str(n): {k: r[k] for k in ("avatar_ticks", "choose_calls", "generate_calls")} for n, r in runs.items()
+    }
     text = json.dumps(figures, indent=2)
     if json_path is not None:
         Path(json_path).write_text(text + "\n", encoding="utf-8")

@@ -399,6 +399,12 @@ class LLMConfig(_Model):
     max_batch_size: PosInt = 64
     max_wait_ms: NonNegInt = 5
     context_tokens: Annotated[int, AfterValidator(_at_least(64))] = 1024
+    #: An LLM avatar's prompt is a log that grows by one short entry per decision (what changed,
+    #: then its answer), so each decision computes only the new entry; past this many tokens the
+    #: log is compacted (a fresh full situation). 0: a fresh full prompt every decision.
+    session_tokens: NonNegInt = 0
+    #: Bytes of KV (MiB) each replica keeps for shared prefixes and avatars' logs.
+    prefix_cache_mb: PosInt = 2048
     conversation_turns: PosInt = 2
     #: Seconds one batched model call may take; avatars still unanswered then act by their role's
     #: rule policy for that tick (an ``llm_fallback`` event), so a hung replica never stops a run.

@@ -188,10 +188,14 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
     return out.logits[:, -1].float(), out.cache, valid, next_pos
 
 
-def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[list[float]]]:
+def branch_logprobs(
+    model, rows: Sequence[Row], pad_id: int, keep: Sequence[int] = ()
+) -> tuple[list[list[list[float]]], dict[int, KV]]:
     """Log-probability of every token of each row's branches given its past and trunk, one
-    forward pass: ``out[row][branch][token]``."""
-    hidden, _, _, _ = forward_rows(model, rows, pad_id, hidden=True)
+    forward pass: ``out[row][branch][token]``; and for the rows in ``keep``, the KV of their
+    past and trunk (without the branches: what a prompt that extends the trunk can reuse)."""
+    hidden, cache, valid, _ = forward_rows(model, rows, pad_id, hidden=True)
+    kept = {i: row_kv(cache, valid, i, rows[i].past_len + len(rows[i].ids)) for i in keep}
     S = hidden.shape[1]
     where_b, where_s, targets, owner = [], [], [], []
     for i, r in enumerate(rows):
@@ -214,12 +218,16 @@ def branch_logprobs(model, rows: Sequence[Row], pad_id: int) -> list[list[list[f
         picked = lp.gather(1, tg[c : c + 512, None].to(lp.device))[:, 0].cpu().tolist()
         for (i, j), v in zip(owner[c : c + 512], picked, strict=True):
             scores[i][j].append(v)  # tokens of a branch come in order
-    return scores
+    return scores, kept
 
 
-def row_kv(cache, valid: torch.Tensor, i: int) -> KV:
-    """The unpadded KV of row ``i`` (a copy, safe to keep in the prefix cache)."""
-    keep = valid[i].to(cache.layers[0].keys.device)
+def row_kv(cache, valid: torch.Tensor, i: int, first: int | None = None) -> KV:
+    """The unpadded KV of row ``i`` (a copy, safe to keep in the prefix cache); with ``first``,
+    only its first ``first`` real positions (past, then trunk, then branches, in that order)."""
+    keep = valid[i].nonzero()[:, 0]
+    if first is not None:
+        keep = keep[:first]
+    keep = keep.to(cache.layers[0].keys.device)
     return tuple(
         (layer.keys[i : i + 1, :, keep].contiguous(), layer.values[i : i + 1, :, keep].contiguous())
         for layer in cache.layers

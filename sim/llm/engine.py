@@ -46,6 +46,10 @@ CONTENT_FREE = "N/A"
 #: but (5, 0.75) - chosen on the suite - lost one of the 8 out-of-suite clear cases of
 #: tests/integration/test_llm_engine.py ("go inside" in the rain), so it was not adopted.
 PMI_CAP = float("inf")
+#: Leading messages cached on their own, level by level (the rules, then each persona): many
+#: requests share them. Later messages (an avatar's session log) are reused through the token
+#: prefix its last decision left in the cache, not as one entry per message.
+SHARED_LEVELS = 2
 PRIOR_WEIGHT = 1.0
 
 
@@ -85,6 +89,14 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens ``a`` and ``b`` share (at most ``limit``)."""
+    n, stop = 0, min(len(a), len(b), limit)
+    while n < stop and a[n] == b[n]:
+        n += 1
+    return n
+
+
 @dataclass
 class _Prepared:
     """A tokenized prompt and the token offsets where its cacheable prefixes end."""
@@ -105,6 +117,7 @@ class Engine:
         prefix_cache: bool = True,
         prefix_cache_mb: int = 1024,
         max_batch_size: int = 64,
+        token_budget: int | None = None,
         threads: int | None = None,
         random_weights: str | None = None,
         tokenizer: str | None = None,
@@ -135,6 +148,11 @@ class Engine:
             self.model = AutoModelForCausalLM.from_pretrained(src.path, dtype=self.dtype, **kw)
         self.model.to(self.device).eval()
         self.max_batch_size = max_batch_size
+        if token_budget is not None and token_budget < 1:
+            raise ValueError(f"token_budget: must be >= 1, got {token_budget}")
+        # Padded tokens per choose forward pass: small on CPU (see _in_batches), large on GPUs,
+        # where wide batches are what fills the device.
+        self.token_budget = token_budget or (2048 if self.device.type == "cpu" else 65536)
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -146,6 +164,7 @@ class Engine:
         self._prior: OrderedDict[tuple, list[float]] = OrderedDict()  # content-free per-token log-probs
         self._piece_ids: OrderedDict[str, list[int]] = OrderedDict()  # tokenized prompt pieces
         self._banned: dict[tuple[str, ...], tuple[int, ...]] = {}  # banned openers -> token ids
+        self._sessions: OrderedDict[int | None, tuple[int, ...]] = OrderedDict()  # route -> cached trunk
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0, "computed_tokens": 0,
                       "completion_tokens": 0, "batches": 0, "busy_s": 0.0}  # fmt: skip
@@ -230,23 +249,28 @@ class Engine:
         return found
 
     # ----------------------------------------------------------------------------- prefixes
-    def _rows(self, prepared: Sequence[_Prepared]) -> list[Row]:
-        """Rows whose pasts come from the prefix cache; missing prefixes are computed first,
-        level by level and batched, each distinct prefix once."""
+    def _rows(self, prepared: Sequence[_Prepared], routes: Sequence[int | None] | None = None) -> list[Row]:
+        """Rows whose pasts come from the prefix cache; missing shared prefixes are computed
+        first, level by level and batched, each distinct prefix once. With ``routes``, a row
+        also reuses what its route's last kept prompt has in common with it, token by token
+        (a KV prefix is valid on its own: position i's keys see only positions <= i)."""
         cache = self.prefix_cache
         if cache is None:
             return [Row(None, 0, p.ids) for p in prepared]
         while True:
             todo: dict[tuple[int, ...], tuple[tuple[int, ...] | None, list[int]]] = {}
             for p in prepared:
+                shared = p.bounds[:SHARED_LEVELS]
+                if not shared:
+                    continue
                 have = None
-                for b in reversed(p.bounds):  # longest cached prefix first
+                for b in reversed(shared):  # longest cached prefix first
                     if tuple(p.ids[:b]) in cache:
                         have = b
                         break
-                if have == (p.bounds[-1] if p.bounds else None):
+                if have == shared[-1]:
                     continue
-                nxt = p.bounds[0] if have is None else p.bounds[p.bounds.index(have) + 1]
+                nxt = shared[0] if have is None else shared[shared.index(have) + 1]
                 key = tuple(p.ids[:nxt])
                 parent = tuple(p.ids[:have]) if have else None
                 todo.setdefault(key, (parent, p.ids[have or 0 : nxt]))
@@ -265,15 +289,38 @@ class Engine:
                 for i, key in enumerate(chunk):
                     cache.put(key, row_kv(kv, valid, i))
         rows = []
-        for p in prepared:
-            if p.bounds:
-                b = p.bounds[-1]
-                past = cache.get(tuple(p.ids[:b]))
-                if past is not None:
-                    rows.append(Row(past, b, p.ids[b:]))
-                    continue
-            rows.append(Row(None, 0, p.ids))  # evicted meanwhile, or nothing to cache
+        for i, p in enumerate(prepared):
+            # The longest cached token prefix: a shared level (or any entry that ends inside the
+            # prompt), or the part this route's last prompt has in common with this one.
+            n, past = cache.longest(p.ids, len(p.ids) - 1)
+            trail = self._sessions.get(routes[i]) if routes is not None else None
+            if trail is not None:
+                m = _common_prefix(trail, p.ids, len(p.ids) - 1)
+                kv = cache.get(trail) if m > n else None
+                if kv is not None:
+                    n, past = m, tuple((k[:, :, :m], v[:, :, :m]) for k, v in kv)
+            rows.append(Row(past, n, p.ids[n:]) if past is not None else Row(None, 0, p.ids))
         return rows
+
+    def _keep_sessions(
+        self, requests: Sequence[ChooseRequest], prompts: Sequence[_Prepared], kept: dict
+    ) -> None:
+        """Cache each session request's trunk (its prompt through the answer prefix) for its next
+        decision, which extends it; its previous trunk is dropped (the new one supersedes it)."""
+        cache = self.prefix_cache
+        if cache is None:
+            return
+        for i, kv in kept.items():
+            key = tuple(prompts[i].ids)
+            route = requests[i].route
+            old = self._sessions.pop(route, None)
+            if old is not None and old != key:
+                cache.discard(old)
+            cache.put(key, kv)
+            if key in cache:
+                self._sessions[route] = key
+            while len(self._sessions) > 65536:
+                cache.discard(self._sessions.pop(next(iter(self._sessions))))
 
     def _account(self, prepared: Sequence[_Prepared], rows: Sequence[Row]) -> None:
         self.stats["prompt_tokens"] += sum(len(p.ids) for p in prepared)
@@ -286,16 +333,40 @@ class Engine:
         """Batched generation; each row stops on EOS, a stop string or its token limit."""
         return self._in_batches(requests, GenerateRequest, self._generate_batch)
 
-    def _in_batches(self, requests: Sequence, kind: type, run) -> list:
-        """Check the request type, then run ``max_batch_size`` requests at a time, one batch at a time."""
+    def _in_batches(self, requests: Sequence, kind: type, run, width=None) -> list:
+        """Check the request type, then run the requests batch by batch, answers in request order.
+
+        Without ``width``: ``max_batch_size`` at a time, in order. With it (a request's new
+        tokens, options included): sorted by width and grouped so that a batch's padded area
+        (rows x widest row) stays within ``token_budget``. Every row of a forward pass is padded
+        to its widest one and the tree mask grows with rows x width x (past + width): on this
+        CPU the town's 61 choices of a tick took 36 s in one batch and 12 s in width-sorted
+        batches of at most 2,048 padded tokens, for the same tokens.
+        """
         for r in requests:
             if not isinstance(r, kind):
                 raise ValueError(f"requests: expected {kind.__name__}, got {type(r).__name__}")
-        out: list = []
         with self._lock:
-            for start in range(0, len(requests), self.max_batch_size):
-                out += run(requests[start : start + self.max_batch_size])
-        return out
+            if width is None:
+                out: list = []
+                for start in range(0, len(requests), self.max_batch_size):
+                    out += run(requests[start : start + self.max_batch_size])
+                return out
+            widths = [width(r) for r in requests]
+            order = sorted(range(len(requests)), key=widths.__getitem__)
+            groups: list[list[int]] = [[]]
+            for i in order:
+                cur = groups[-1]
+                if cur and (
+                    widths[i] * (len(cur) + 1) > self.token_budget or len(cur) >= self.max_batch_size
+                ):
+                    groups.append(cur := [])
+                cur.append(i)
+            answers: list = [None] * len(requests)
+            for group in groups:
+                for i, answer in zip(group, run([requests[i] for i in group]), strict=True):
+                    answers[i] = answer
+            return answers
 
     def _generate_batch(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         t0 = time.perf_counter()
@@ -336,7 +407,13 @@ class Engine:
     @torch.inference_mode()
     def choose(self, requests: Sequence[ChooseRequest]) -> list[Choice]:
         """A calibrated probability per option, from one forward pass per request."""
-        return self._in_batches(requests, ChooseRequest, self._choose_batch)
+        return self._in_batches(requests, ChooseRequest, self._choose_batch, width=self._choose_width)
+
+    def _choose_width(self, r: ChooseRequest) -> int:
+        """A choose row's new tokens: its prompt after the longest cacheable prefix, then its options."""
+        p = self._prepare(r.messages, reserve=32, tail=r.answer_prefix)
+        trunk = len(p.ids) - (p.bounds[-1] if p.bounds else 0)
+        return trunk + sum(len(self._option_ids(r.answer_prefix, o)) for o in r.options)
 
     def _option_ids(self, answer_prefix: str, option: str) -> list[int]:
         sep = " " if answer_prefix and not answer_prefix[-1].isspace() else ""
@@ -365,12 +442,15 @@ class Engine:
         per_row = max(len(r.options) for r in requests)
         twin_list = [(base, (cf, opts[i : i + per_row])) for base, (cf, opts) in twins.items()
                      for i in range(0, len(opts), per_row)]  # fmt: skip
-        rows = self._rows(prompts + [t for _, (t, _) in twin_list])
+        routes = [r.route if r.session else None for r in requests] + [None] * len(twin_list)
+        rows = self._rows(prompts + [t for _, (t, _) in twin_list], routes)
         for n, r in enumerate(requests):
             rows[n].branches = tuple(self._option_ids(r.answer_prefix, o) for o in r.options)
         for m, (base, (_, opts)) in enumerate(twin_list):
             rows[len(prompts) + m].branches = tuple(self._option_ids(base[1], o) for o in opts)
-        scores = branch_logprobs(self.model, rows, self.pad_id)
+        keep = [i for i, r in enumerate(requests) if r.session and r.route is not None]
+        scores, kept = branch_logprobs(self.model, rows, self.pad_id, keep if self.prefix_cache else ())
+        self._keep_sessions(requests, prompts, kept)
         self._account(prompts, rows[: len(prompts)])
         self.stats["computed_tokens"] += sum(r.width - len(r.ids) for r in rows) + sum(
             len(r.ids) for r in rows[len(prompts) :]

@@ -400,7 +400,9 @@ def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: 
             _show(page, "Avatar inspector")
             # The inspector draws the memory list before the recent dialogue: wait for both.
             wait_for(
-                lambda: texts["memory"] in page.inner_text("body") and texts["say"] in page.inner_text("body"),
+                lambda: (
+                    texts["memory"] in page.inner_text("body") and texts["say"] in page.inner_text("body")
+                ),
                 60,
                 "the memory list and the recent dialogue",
             )

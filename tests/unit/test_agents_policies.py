@@ -256,7 +256,7 @@ def test_a_project_in_the_prompt_shows_what_it_needs_and_when_it_is_due() -> Non
     last = pending.request.messages[-1].content
     assert "% done" not in last
     assert "project 3, a bridge at the plaza: still needs 2 wood and 1 labour" in last
-    assert "1 of 2 contributors; due in 5 ticks; reward 10 coin" in last
+    assert "1 of 2 contributors; due at tick 45; reward 10 coin" in last and "It is tick 40." in last
 
 
 def test_talk_and_gift_options_need_a_reason() -> None:

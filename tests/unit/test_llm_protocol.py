@@ -102,3 +102,27 @@ def test_a_generate_request_takes_a_plain_prompt_or_messages_not_both() -> None:
         GenerateRequest()
     with pytest.raises(ValueError, match=r"^banned:"):
         GenerateRequest(prompt="x", banned=("",))
+
+
+def test_prefix_cache_finds_the_longest_cached_token_prefix_wherever_an_entry_ends():
+    cache = PrefixCache(max_bytes=10**6)
+    cache.put((1, 2), _kv(2))
+    cache.put((1, 2, 3, 4), _kv(4))
+    cache.put((9,), _kv(1))
+    assert cache.longest([1, 2, 3, 4, 5])[0] == 4
+    assert cache.longest([1, 2, 3, 7])[0] == 2  # (1, 2, 3, 4) does not fit; (1, 2) does
+    assert cache.longest([1, 2, 3, 4], limit=3)[0] == 2  # at least one token left to compute
+    assert cache.longest([5, 1, 2]) == (0, None)
+    cache.discard((1, 2, 3, 4))
+    assert cache.longest([1, 2, 3, 4, 5])[0] == 2 and len(cache) == 2
+    cache.discard((1, 2))
+    assert cache.longest([1, 2, 3]) == (0, None) and cache._trie == {9: {-1: True}}
+
+
+def test_prefix_cache_eviction_unindexes_the_evicted_entry():
+    cache = PrefixCache(max_bytes=2 * 32)  # two one-token entries
+    cache.put((1,), _kv(1))
+    cache.put((1, 2), _kv(1))
+    cache.put((3,), _kv(1))  # evicts (1,)
+    assert cache.longest([1, 2, 5])[0] == 2
+    assert cache.longest([1, 5]) == (0, None)
