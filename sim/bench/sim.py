@@ -152,6 +152,11 @@ def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict
     """Part (c): per number of LLM avatars, the mean tick seconds after the first tick (which
     computes every persona's prefix), and the model calls of those ticks."""
     out: dict[int, dict[str, Any]] = {}
+    # Warm-up on a throwaway town: the replicas' first calls pay one-off costs (kernel set-up, the
+    # vocabulary pass behind speech's banned openers) that would land in the smallest size's ticks.
+    warm, _ = _town(sizes[0], pool, 2)
+    warm.step()
+    warm.step()
     for n in sizes:
         model, rec = _town(n, pool, ticks)
         model.step()

@@ -188,3 +188,43 @@ def test_banned_openers_are_never_sampled_in_a_batch(engine_fp32):
     ]
     for c in engine_fp32.generate(reqs):
         assert not any(ch in c.text for ch in "(*["), c.text
+
+
+def test_choices_sorted_into_width_batches_come_back_in_request_order(engine_fp32):
+    rules = Message("system", RULES)
+    reqs = [
+        ChooseRequest(
+            (rules, Message("user", f"You are avatar {i}."), Message("user", "It rains. " * (1 + 7 * (i % 3)))),
+            options=("go inside", "dance in the rain", "sell bread")[: 2 + i % 2],
+            answer_prefix="I will",
+        )
+        for i in range(6)
+    ]
+    alone = [engine_fp32.choose([r])[0].probs for r in reqs]
+    budget = engine_fp32.token_budget
+    engine_fp32.token_budget = 64  # several batches
+    try:
+        together = [c.probs for c in engine_fp32.choose(reqs)]
+    finally:
+        engine_fp32.token_budget = budget
+    for a, b in zip(alone, together, strict=True):
+        assert len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4
+
+
+def test_a_route_reuses_what_its_last_prompt_has_in_common_with_the_next_one(engine_fp32):
+    rules, persona = Message("system", RULES), Message("user", "You are Ada, a farmer.")
+    opts = ("gather wheat", "rest", "walk to the market")
+
+    def req(tick: int, extra: str = "") -> ChooseRequest:
+        situation = f"You are at the farm. Here you can gather wheat.{extra}\nIt is tick {tick}."
+        return ChooseRequest((rules, persona, Message("user", situation)), opts, "I will", route=5, session=True)
+
+    engine_fp32.prefix_cache.clear()
+    engine_fp32.choose([req(1)])
+    base = engine_fp32.choose([req(2, " You hold 2 wheat.")])[0]  # a changed line after the place line
+    plain = Engine("smollm2-135m", device="cpu", dtype="float32", prefix_cache=False).choose(
+        [req(2, " You hold 2 wheat.")]
+    )[0]
+    persona_end = engine_fp32._prepare([rules, persona, Message("user", "x")], 32).bounds[-1]
+    assert base.cached_tokens > persona_end  # the unchanged place line came from tick 1's prompt
+    assert max(abs(x - y) for x, y in zip(base.probs, plain.probs, strict=True)) < 1e-4
