@@ -137,6 +137,35 @@ def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action
     return out or list(options)
 
 
+def sensible_trades(options: Sequence[Action], obs: Observation, foods: Sequence[str]) -> list[Action]:
+    """Trade options that make sense for the avatar's own position, by the numbers the prompt
+    already states in words: a good deal is not rejected and a bad one not accepted (worth at
+    market prices, as :func:`_deal` words it), an offer that would take all of the avatar's food
+    is not accepted, and a hungry avatar with no food buys food, not tools.
+
+    The 135M model reads "a good deal for you" and still rejects about as often as it accepts,
+    and with no food it bought tools or wood from the eight near-identical "buy 1 X" branches.
+    """
+    offers = {o.id: o for o in obs.offers}
+    food = set(foods)
+    starving = bool(food) and obs.needs.get("hunger", 0.0) >= CALLED_AWAY["hunger"]
+    starving = starving and not any(obs.inventory.get(f, 0) for f in food)
+    out: list[Action] = []
+    for o in options:
+        offer = offers.get(o.offer_id) if o.offer_id is not None else None
+        if offer is not None and o.kind in ("accept", "reject"):
+            gets, pays = _value(offer.give, obs.prices, ""), _value(offer.get, obs.prices, "")
+            takes_food = any(i in food and obs.inventory.get(i, 0) <= q for i, q in offer.get)
+            if o.kind == "reject" and gets > pays and not takes_food:
+                continue
+            if o.kind == "accept" and (10 * gets < 8 * pays or takes_food):
+                continue
+        if starving and o.kind == "order" and o.side == "buy" and o.item not in food:
+            continue
+        out.append(o)
+    return out or list(options)
+
+
 def called_away(obs: Observation) -> bool:
     """A need that should take the avatar out of a conversation (hungry with food, or tired)."""
     needs = obs.needs
@@ -195,6 +224,7 @@ class LLMPolicy:
             return kept
         avatar.intention = None
         options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs)
+        options = sensible_trades(options, obs, self.foods)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)

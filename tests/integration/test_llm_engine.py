@@ -194,7 +194,11 @@ def test_choices_sorted_into_width_batches_come_back_in_request_order(engine_fp3
     rules = Message("system", RULES)
     reqs = [
         ChooseRequest(
-            (rules, Message("user", f"You are avatar {i}."), Message("user", "It rains. " * (1 + 7 * (i % 3)))),
+            (
+                rules,
+                Message("user", f"You are avatar {i}."),
+                Message("user", "It rains. " * (1 + 7 * (i % 3))),
+            ),
             options=("go inside", "dance in the rain", "sell bread")[: 2 + i % 2],
             answer_prefix="I will",
         )
@@ -217,7 +221,9 @@ def test_a_route_reuses_what_its_last_prompt_has_in_common_with_the_next_one(eng
 
     def req(tick: int, extra: str = "") -> ChooseRequest:
         situation = f"You are at the farm. Here you can gather wheat.{extra}\nIt is tick {tick}."
-        return ChooseRequest((rules, persona, Message("user", situation)), opts, "I will", route=5, session=True)
+        return ChooseRequest(
+            (rules, persona, Message("user", situation)), opts, "I will", route=5, session=True
+        )
 
     engine_fp32.prefix_cache.clear()
     engine_fp32.choose([req(1)])

@@ -12,7 +12,9 @@ from world.types import Action, Heard
 
 
 def _avatar() -> SimpleNamespace:
-    return SimpleNamespace(avatar_id=1, persona=PERSONA, role="trader", memory=None, intention=None, session=None)
+    return SimpleNamespace(
+        avatar_id=1, persona=PERSONA, role="trader", memory=None, intention=None, session=None
+    )
 
 
 def test_a_delta_entry_tells_only_what_changed_and_what_was_just_heard() -> None:
@@ -79,3 +81,22 @@ def test_without_a_session_budget_every_decision_is_a_fresh_full_prompt() -> Non
     second = _decide(policy, avatar, _ctx(world, tick=5))
     assert len(second.request.messages) == 3 and avatar.session is None
     assert second.request.messages[-1].content.endswith("It is tick 5.\n\nWhat do you do now?")
+
+
+def test_trade_options_that_make_no_sense_for_the_avatar_are_not_offered_to_the_model() -> None:
+    from agents.llm_policy import sensible_trades
+    from world.types import Offer
+
+    good = Offer(id=7, sender=2, target=1, give=(("coin", 6),), get=(("wheat", 1),), tick=3, expires=9)
+    bad = Offer(id=8, sender=3, target=1, give=(("coin", 1),), get=(("bread", 3),), tick=3, expires=9)
+    obs = _obs(offers=(good, bad), inventory={"wheat": 2, "bread": 3}, prices={"wheat": 2, "bread": 5})
+    opts = [
+        Action(1, "accept", offer_id=7), Action(1, "reject", offer_id=7),
+        Action(1, "accept", offer_id=8), Action(1, "reject", offer_id=8), Action(1, "rest"),
+    ]  # fmt: skip
+    kept = sensible_trades(opts, obs, foods=("bread", "wheat"))
+    assert [(o.kind, o.offer_id) for o in kept] == [("accept", 7), ("reject", 8), ("rest", None)]
+    hungry = _obs(inventory={}, needs={"hunger": 0.6}, prices={"bread": 5, "tools": 8})
+    buys = [Action(1, "order", item=i, side="buy", qty=1, price=p) for i, p in (("bread", 5), ("tools", 8))]
+    assert [o.item for o in sensible_trades(buys, hungry, foods=("bread",))] == ["bread"]
+    assert sensible_trades(buys[1:], hungry, foods=("bread",)) == buys[1:]  # never leaves nothing
