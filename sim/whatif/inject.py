@@ -27,7 +27,7 @@ __all__ = ["inject_command", "read_queue", "replay_applied"]
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
