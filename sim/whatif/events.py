@@ -128,7 +128,9 @@ def _message(err: Any) -> tuple[str, str]:
         return "type", f"must be one of {', '.join(EVENT_TYPES)}" + (
             " (missing)" if err["type"] == "union_tag_not_found" else ""
         )
-    return _format_error({**err, "loc": tuple(loc)})
+    detail = dict(err)
+    detail["loc"] = tuple(loc)
+    return _format_error(detail)  # type: ignore[arg-type]  # an ErrorDetails with its tag dropped
 
 
 def parse_events(data: Any, where: str, *, need_tick: bool) -> list[Any]:

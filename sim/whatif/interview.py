@@ -89,7 +89,7 @@ def _restored(run_dir: Path) -> Any:
 def interview_command(run_dir: str | Path, who: str, question: str, *, device: str | None = None) -> str:
     """Ask, print the answer, store both in ``interviews``; returns the answer."""
     from agents.lm import GenerateRequest, Message, request_seed
-    from sim.store import record_interview
+    from sim.whatif.records import record_interview
 
     run_dir = Path(run_dir)
     db = run_dir / "events.db"

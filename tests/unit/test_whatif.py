@@ -11,9 +11,10 @@ import pytest
 from sim.errors import UserError
 from sim.model import MetaverseModel
 from sim.runner import run_loop
-from sim.store import EventStore, connect_readonly, read_lineage
+from sim.store import EventStore, connect_readonly
 from sim.whatif.events import event_dict, parse_events
 from sim.whatif.interventions import TOWN, whatif_of
+from sim.whatif.records import read_lineage
 
 COMMONS = Path(__file__).resolve().parents[2] / "configs" / "commons.yaml"
 
