@@ -115,6 +115,7 @@ def interview_command(run_dir: str | Path, who: str, question: str, *, device: s
         top_k=llm.top_k,
         repetition_penalty=llm.repetition_penalty,
         stop=("\n",),
+        banned=("(", "*", "["),  # no stage directions, as in the avatars' speech
         seed=request_seed(model.run_seed, model.tick, agent_id, "interview"),
     )
     (completion,) = engine.generate([request])
@@ -127,12 +128,12 @@ def interview_command(run_dir: str | Path, who: str, question: str, *, device: s
 
 
 def _engine(llm: Any, device: str | None) -> Any:
-    from transformers.utils import logging as hf_logging
+    import os
 
+    # The answer is the command's output: no weight-loading bars around it (read when transformers loads).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sim.llm.engine import Engine
     from sim.llm.models import resolve
-
-    hf_logging.disable_progress_bar()  # the answer is the command's output; no loading bars around it
 
     try:
         resolve(llm.model)
