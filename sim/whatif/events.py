@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from agents.population import POLICIES
-from sim.config.schema import MAX_NAME_CHARS, MAX_TICKS, Name, NonNegInt, PosInt, Unit
+from sim.config.schema import MAX_NAME_CHARS, MAX_POPULATION, MAX_TICKS, Name, NonNegInt, PosInt, Unit
 from sim.errors import UserError, load_user_yaml
 
 __all__ = ["EVENT_TYPES", "MAX_EVENTS", "WhatIfEvent", "event_dict", "load_events", "parse_events"]
@@ -77,7 +77,10 @@ class Rule(_Event):
     value: Any
 
 
-Recipients = list[NonNegInt] | Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Recipients = (
+    Annotated[list[NonNegInt], Field(min_length=1, max_length=MAX_POPULATION)]
+    | Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+)
 
 
 class ItemDrop(_Event):
@@ -124,6 +127,10 @@ def _message(err: Any) -> tuple[str, str]:
     loc = list(err["loc"])
     if loc and loc[0] in EVENT_TYPES:
         loc = loc[1:]  # the discriminator's tag is not a field the user wrote
+    # A union's branch names ("list[...]", "function-after[...]") are not fields either.
+    loc = [p for p in loc if not (isinstance(p, str) and "[" in p)]
+    if loc and loc[0] == "to" and len(loc) == 1:
+        return "to", "must be a list of avatar ids (at least one), a role name or all"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         return "type", f"must be one of {', '.join(EVENT_TYPES)}" + (
             " (missing)" if err["type"] == "union_tag_not_found" else ""

@@ -63,6 +63,10 @@ def inject_command(run_dir: str | Path, file: str | Path) -> Path:
     for i, e in enumerate(events):
         if e.get("tick") is not None and e["tick"] < next_tick:
             raise UserError(f"{file}: {i}.tick: {e['tick']} has passed (the run is at tick {next_tick})")
+        if e.get("tick") is not None and e["tick"] >= cfg.run.ticks:
+            raise UserError(
+                f"{file}: {i}.tick: {e['tick']} is after the run's end (it runs to {cfg.run.ticks})"
+            )
     queue = run_dir / "inject" / "queue"
     try:
         queue.mkdir(parents=True, exist_ok=True)

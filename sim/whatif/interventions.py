@@ -126,7 +126,7 @@ def at_boundary(model: Any, run_dir: Path | None) -> None:
 def _summary(e: dict[str, Any]) -> str:
     kind = e["type"]
     if kind == "announcement":
-        return f"Town: {e['text'][:_HEARD_CHARS]}"
+        return f"Town: {_heard_text(e['text'])}"
     if kind == "price_shock":
         return f"price of {e['item']} x{e['factor']:g}"
     if kind == "tax":
@@ -140,13 +140,17 @@ def _summary(e: dict[str, Any]) -> str:
     return f"avatar {e['avatar']} leaves"
 
 
+def _heard_text(text: str) -> str:
+    """Untrusted text, as avatars' speech is: one line, no control characters, bounded. Prompts quote it."""
+    return _CONTROL.sub(" ", text).strip()[:_HEARD_CHARS]
+
+
 def _announce(wi: WhatIf, model: Any, e: dict[str, Any]) -> tuple[dict, int | None, str | None]:
     world = model.world
     place = e.get("place")
     if place is not None and place not in world.places.coords:
         raise _Refused(f"unknown place {place!r}")
-    # Untrusted text, as avatars' speech is: one line, no control characters, bounded. Prompts quote it.
-    text = _CONTROL.sub(" ", e["text"]).strip()[:_HEARD_CHARS]
+    text = _heard_text(e["text"])
     hearers = [a for a in world.ids if place is None or world.places.at.get(a) == place]
     heard = Heard(world.tick, TOWN, text)
     for a in hearers:

@@ -109,6 +109,8 @@ def test_inject_into_a_finished_run_is_refused(finished: Path, sandbox: Path, ca
     before = _tree(finished)
     ok = _events(sandbox, "ok.yaml", "- {type: tax, rate: 0.1}\n")
     assert "the run is finished, not running" in _refused(["inject", str(finished), ok], capsys)
+    late = _events(sandbox, "late.yaml", "- {tick: 99, type: tax, rate: 0.1}\n")
+    assert "the run is finished, not running" in _refused(["inject", str(finished), late], capsys)
     bad = _events(sandbox, "bad.yaml", "- {type: tax, rate: 7}\n")
     assert "0.rate: must be between 0 and 1" in _refused(["inject", str(finished), bad], capsys)
     assert _tree(finished) == before

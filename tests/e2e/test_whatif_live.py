@@ -104,6 +104,16 @@ def test_injected_events_apply_at_the_next_tick_and_resume_reapplies_them(
             (50, 350.0)
         ]
         assert not queued.exists()
+        # A live run refuses ticks that have passed or lie beyond its end, in one line, queueing nothing.
+        for text, expected in (
+            ("- {tick: 0, type: tax, rate: 0.1}\n", "0.tick: 0 has passed"),
+            ("- {tick: 1000000, type: tax, rate: 0.1}\n", "0.tick: 1000000 is after the run's end"),
+        ):
+            events.write_text(text, encoding="utf-8")
+            assert invoke(["inject", str(run), str(events)]) == 2
+            err = capsys.readouterr().err.splitlines()
+            assert len(err) == 1 and expected in err[0], err
+        assert not list((run / "inject" / "queue").glob("*.json"))
         (applied,) = (run / "inject" / "applied").iterdir()
         assert json.loads(applied.read_text())["applied_at"] == tick
         # An interview beside the live writer: its own short transaction; the run carries on.
