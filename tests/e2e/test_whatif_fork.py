@@ -128,3 +128,25 @@ def test_the_same_events_twice_give_identical_forks(parent: Path, tmp_path: Path
         logs.append(_events(_last_line(capsys.readouterr().out)))
     assert logs[0] == logs[1]
     assert logs[0] != _events(parent)
+
+
+def test_a_fork_of_a_fork_without_changes_has_the_forks_events(
+    parent: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "ev.yaml"
+    events.write_text(
+        "- {tick: 8, type: new_avatar, role: fisher}\n- {tick: 15, type: avatar_leaves, avatar: 4}\n"
+    )
+    assert (
+        invoke(["fork", str(parent), "--at-tick", "6", "--events", str(events), "--out", str(tmp_path / "a")])
+        == 0
+    )
+    first = _last_line(capsys.readouterr().out)
+    # Forked again after the newcomer and before the departure: both come along, the departure at tick 15.
+    assert invoke(["fork", str(first), "--at-tick", "11", "--out", str(tmp_path / "b")]) == 0
+    second = _last_line(capsys.readouterr().out)
+    assert _events(second) == _events(first)
+    row = (
+        sqlite3.connect(second / "events.db").execute("SELECT parent_run_id, fork_tick FROM runs").fetchone()
+    )
+    assert row == (first.name, 11)
