@@ -354,6 +354,8 @@ _APPLY = {
 def static_check(cfg: Any, events: list[dict[str, Any]], where: str) -> None:
     """What an events file can get wrong against the scenario, as one ``UserError`` line: unknown
     items, places and roles, keys that cannot change mid-run, values the config refuses."""
+    from sim.model import needs_llm
+
     assets = set(cfg.economy.items) | {cfg.economy.currency}
     roles = {r.name for r in cfg.population.roles}
     for i, e in enumerate(events):
@@ -369,6 +371,8 @@ def static_check(cfg: Any, events: list[dict[str, Any]], where: str) -> None:
                 raise UserError(f"{where}: {i}.to: unknown role {e['to']!r} (give avatar ids, a role or all)")
         if kind == "new_avatar" and e["role"] not in roles:
             raise UserError(f"{where}: {i}.role: unknown role {e['role']!r}")
+        if kind == "new_avatar" and e.get("policy") == "llm" and not needs_llm(cfg):
+            raise UserError(f"{where}: {i}.policy: llm needs a language model, and this run has none")
         if kind == "tax":
             changed_config(cfg, "economy.tax_rate", e["rate"], f"{where}: {i}")
         if kind == "rule":

@@ -77,6 +77,10 @@ def test_fork_refuses_in_one_line(
         ("- {tick: 2, type: price_shock, item: gold, factor: 2}\n", "0.item: unknown item 'gold'"),
         ("- {tick: 2, type: item_drop, item: fish, qty: 1, to: kings}\n", "0.to: unknown role 'kings'"),
         ("- {tick: 2, type: new_avatar, role: king}\n", "0.role: unknown role 'king'"),
+        (
+            "- {tick: 2, type: new_avatar, role: fisher, policy: llm}\n",
+            "0.policy: llm needs a language model",
+        ),
         ("- {tick: 2, type: announcement, text: hi, place: moon}\n", "0.place: unknown place 'moon'"),
         ("- {tick: 2, type: rule, key: world.height, value: 2}\n", "world.height: cannot change mid-run"),
         (
