@@ -162,6 +162,8 @@ def _run_fork(
         # A checkpoint of the fork point first: a killed fork resumes from here, its changes pending.
         _checkpoint(model, fork_dir / "checkpoints")
         status = run_loop(model, fork_dir / "checkpoints", every=cfg.run.checkpoint_every)
+        if model.llm is not None:
+            print(model.meter.usage.summary())  # as run does: model use, then the folder
     finally:
         store.set_status(status)
         store.close()
