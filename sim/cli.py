@@ -87,6 +87,68 @@ def resume(
 
 
 @app.command()
+def fork(
+    run_dir: Annotated[Path, typer.Argument(help="The parent run folder (runs/<run_id>).")],
+    at_tick: Annotated[int, typer.Option("--at-tick", help="The last tick shared with the parent.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="A tick-safe change applied after --at-tick: key.path=value (repeatable)."
+        ),
+    ] = None,
+    events: Annotated[Path | None, typer.Option(help="Events file (YAML list of {tick, type, ...}).")] = None,
+    ticks: Annotated[
+        int | None, typer.Option(help="Ticks to run after the fork point (default: to the parent's end).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder that receives the fork (default: the parent's folder's parent)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Attach to a running Ray cluster.")
+    ] = None,
+) -> None:
+    """A what-if run: the parent's ticks 0..T, then changes, then on; prints the fork's folder."""
+    from sim.whatif.fork import fork_command
+
+    fork_command(
+        run_dir,
+        at_tick=at_tick,
+        overrides=set_ or [],
+        events_file=events,
+        ticks=ticks,
+        out=out,
+        ray_address=ray_address,
+    )
+
+
+@app.command()
+def inject(
+    run_dir: Annotated[Path, typer.Argument(help="A running run's folder.")],
+    file: Annotated[Path, typer.Argument(help="Events file (YAML list; tick optional: the next tick).")],
+) -> None:
+    """Queue events for a running run; it applies them at its next tick boundary."""
+    from sim.whatif.inject import inject_command
+
+    inject_command(run_dir, file)
+
+
+@app.command()
+def interview(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (finished or running).")],
+    avatar: Annotated[str, typer.Argument(help="Avatar id or name.")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda (default: the run's llm.device).")
+    ] = None,
+) -> None:
+    """Ask an avatar a question; it answers in character from its last checkpoint (the run does not change)."""
+    from sim.whatif.interview import interview_command
+
+    interview_command(run_dir, avatar, question, device=device)
+
+
+@app.command()
 def validate(
     config: ConfigArg,
     set_: SetOpt = None,

@@ -137,6 +137,8 @@ class MetaverseModel(mesa.Model):
         self.last_events: list[Event] = []
         self.last_record: TickRecord | None = None
         self.last_ledger: list[dict] = []
+        #: ``intervention`` events applied at this tick boundary (sim.whatif), recorded with the next tick.
+        self.interventions: list[Event] = []
         # Tick-0 state, collected at construction as Mesa's own examples do (batch_run's
         # "Step" n is then the state after n steps).
         self.last_metrics = {**self.world.metrics(), "messages": 0.0, "conversations": 0.0}
@@ -235,7 +237,8 @@ class MetaverseModel(mesa.Model):
             actions += self._choose(pending, ctx, observations, options, fallbacks)
         actions = self._speak(actions, ctx, observations, options, fallbacks)
         self.random.shuffle(actions)
-        events = fallbacks + world.resolve(actions)
+        events = self.interventions + fallbacks + world.resolve(actions)
+        self.interventions = []
         events += world.end_tick()
         self.meter.usage.ticks += 1
         self.meter.usage.avatar_ticks += len(self.llm_avatars)

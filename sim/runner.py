@@ -254,10 +254,14 @@ def _plan_resume(
 
     def make_model(pool: Any, store: Any) -> Any:
         """The model of the resumed run, restored from ``state`` (validated already)."""
+        from sim.whatif.inject import replay_applied
+        from sim.whatif.interventions import restore
+
         model = MetaverseModel(cfg, llm=pool, store=store if state is None else None, seed=cfg.run.seed)
         if state is not None:
-            model.set_state(state)
+            restore(model, state)  # model.set_state, with what-if changes (sim.whatif)
             model.store = store  # attached after the restore: the avatars are registered already
+        replay_applied(model, run_dir, since=at)  # injections read after the checkpoint: read again
         return model
 
     if state is not None:
@@ -271,8 +275,10 @@ def _validate_checkpoint(cfg: ScenarioConfig, state: dict, ckpt: Path | None, ll
     from sim.model import MetaverseModel
 
     try:
+        from sim.whatif.interventions import restore
+
         model = MetaverseModel(cfg, llm=_Unused() if llm else None, store=None, seed=cfg.run.seed)
-        model.set_state(state)
+        restore(model, state)
         model.world.ledger.check()  # coins and goods balance, every trade has both legs
     except Exception as exc:
         raise UserError(f"{ckpt}: not a valid checkpoint of this run ({type(exc).__name__}: {exc})") from None
@@ -380,11 +386,14 @@ def run_loop(model: Any, checkpoints: Path, *, every: int) -> str:
     Returns the run's status: ``finished``, or ``interrupted`` when SIGINT/SIGTERM arrived
     (the tick under way completes first).
     """
+    from sim.whatif.interventions import at_boundary
+
     with _stop_signals() as stop, _progress(model) as advance:
         while model.running:
             if stop():
                 _checkpoint(model, checkpoints)
                 return "interrupted"
+            at_boundary(model, checkpoints.parent)  # what-if events due now, injections queued (sim.whatif)
             model.step()
             advance(model)
             if every and model.tick % every == 0 and model.running:
@@ -395,7 +404,11 @@ def run_loop(model: Any, checkpoints: Path, *, every: int) -> str:
 
 def _checkpoint(model: Any, checkpoints: Path) -> None:
     """A checkpoint of the tick boundary, and the run's ``usage.json`` beside it (both atomic)."""
-    save_checkpoint(checkpoints, model.tick, model.get_state())
+    state = model.get_state()
+    whatif = getattr(model, "whatif", None)
+    if whatif is not None:  # events and changes of sim.whatif: resume and forks reapply them
+        state["whatif"] = whatif.get_state()
+    save_checkpoint(checkpoints, model.tick, state)
     write_usage(checkpoints.parent / "usage.json", model.meter.usage.as_dict())
 
 

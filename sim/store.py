@@ -25,6 +25,7 @@ from sim.errors import UserError
 from world.stats import DetectionScores, detection_scores
 
 __all__ = [
+    "READABLE_VERSIONS",
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "DetectionScores",
@@ -32,11 +33,15 @@ __all__ = [
     "WriterLock",
     "connect_readonly",
     "encode_json",
+    "migrate",
     "moderation_scores",
 ]
 
-#: Bump when a table or column changes; :meth:`EventStore.open` refuses other versions.
-SCHEMA_VERSION = 1
+#: Bump when a table or column changes. Version 2 added fork lineage on ``runs`` (``parent_run_id``,
+#: ``parent_dir``, ``fork_tick``) and the ``interviews`` table; :meth:`EventStore.open` migrates a
+#: version-1 store, readers accept :data:`READABLE_VERSIONS`.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
 
@@ -50,7 +55,10 @@ CREATE TABLE runs(
     status TEXT NOT NULL,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    last_tick INTEGER
+    last_tick INTEGER,
+    parent_run_id TEXT,
+    parent_dir TEXT,
+    fork_tick INTEGER
 );
 CREATE TABLE agents(
     agent_id INTEGER PRIMARY KEY,
@@ -102,9 +110,37 @@ CREATE TABLE ledger(
     memo TEXT
 );
 CREATE INDEX ledger_by_tick ON ledger(tick);
+CREATE TABLE interviews(
+    id INTEGER PRIMARY KEY,
+    tick INTEGER NOT NULL,
+    agent_id INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    model TEXT,
+    asked_at TEXT NOT NULL
+);
 """
 
+#: Version 1 -> 2, in one transaction (DDL is transactional in SQLite).
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE runs ADD COLUMN parent_run_id TEXT",
+    "ALTER TABLE runs ADD COLUMN parent_dir TEXT",
+    "ALTER TABLE runs ADD COLUMN fork_tick INTEGER",
+    "CREATE TABLE IF NOT EXISTS interviews(id INTEGER PRIMARY KEY, tick INTEGER NOT NULL,"
+    " agent_id INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, model TEXT,"
+    " asked_at TEXT NOT NULL)",
+    "UPDATE schema_version SET version = 2",
+    "PRAGMA user_version=2",
+)
+
 _TICK_TABLES = ("events", "metrics", "agent_state", "ledger")
+#: The columns a fork copies from its parent, per tick table.
+_COPIED = {
+    "events": "id, tick, kind, actor, target, place, text, data_json",
+    "metrics": "tick, name, value",
+    "agent_state": "tick, agent_id, place, x, y, coins, data_json",
+    "ledger": "id, tick, asset, src, dst, qty, memo",
+}
 
 
 def _json_default(obj: Any) -> Any:
@@ -224,10 +260,22 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     except (sqlite3.DatabaseError, TypeError, ValueError) as exc:
         conn.close()
         raise UserError(f"{path}: not a mesaverse event store ({exc})") from None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         conn.close()
-        raise UserError(f"{path}: event store schema {version}, this mesaverse reads {SCHEMA_VERSION}")
+        raise UserError(
+            f"{path}: event store schema {version}, this mesaverse reads"
+            f" {', '.join(map(str, READABLE_VERSIONS))}"
+        )
     return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store opened for writing to :data:`SCHEMA_VERSION` (version 1: lineage and interviews)."""
+    (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
+    if version == 1:
+        with _transaction(conn):
+            for statement in _MIGRATE_1_TO_2:
+                conn.execute(statement)
 
 
 def moderation_scores(
@@ -382,7 +430,13 @@ class EventStore:
         path = Path(path)
         connect_readonly(path).close()  # checks existence, format and schema version with one message
         lock = lock or WriterLock.acquire(path)
-        return cls(cls._connect(path), path, lock)
+        try:
+            conn = cls._connect(path)
+            migrate(conn)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(conn, path, lock)
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -460,6 +514,35 @@ class EventStore:
                 new_last = min(self._last_tick, tick)
             conn.execute("UPDATE runs SET last_tick = ?, finished_at = NULL", (new_last,))
         self._last_tick = new_last
+
+    def set_lineage(self, parent_run_id: str, parent_dir: str, fork_tick: int) -> None:
+        """Record that this run is a fork of ``parent_run_id`` (folder ``parent_dir``) at ``fork_tick``."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "UPDATE runs SET parent_run_id = ?, parent_dir = ?, fork_tick = ?",
+                (parent_run_id, parent_dir, int(fork_tick)),
+            )
+
+    def copy_history(self, parent: str | Path, upto: int) -> None:
+        """Copy the parent store's agents and every row of ticks ``<= upto`` (events, metrics,
+        agent_state, ledger) into this store, in ONE transaction; ``last_tick`` becomes ``upto``.
+
+        Event and ledger ids are kept, so "new since id N" still reads in order across the copy.
+        """
+        src = connect_readonly(parent)
+        conn = self._conn
+        try:
+            with _transaction(conn):
+                agents = src.execute("SELECT agent_id, name, policy, persona_json FROM agents")
+                conn.executemany("INSERT OR REPLACE INTO agents VALUES (?, ?, ?, ?)", agents)
+                for table, cols in _COPIED.items():
+                    rows = src.execute(f"SELECT {cols} FROM {table} WHERE tick <= ?", (int(upto),))
+                    marks = ", ".join("?" * len(cols.split(",")))
+                    conn.executemany(f"INSERT INTO {table}({cols}) VALUES ({marks})", rows)
+                conn.execute("UPDATE runs SET last_tick = ?", (int(upto),))
+        finally:
+            src.close()
+        self._last_tick = int(upto)
 
     def set_status(self, status: str) -> None:
         """Set ``runs.status``; a status other than running also stamps ``finished_at``."""
