@@ -77,9 +77,9 @@ def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
 
 #: A need at or above this level takes the avatar's whole attention (hunger sooner: an avatar
 #: holding food should not go hungry because work looked likelier to a small model; the rule
-#: policies eat from 0.6 too).
+#: policies eat from 0.6; from 0.5, the world's "hungry", 8 town avatars still went hungry with food).
 URGENT = 0.8
-URGENT_BY_NEED = {"hunger": 0.6}
+URGENT_BY_NEED = {"hunger": 0.5}
 #: The options that relieve each need.
 RELIEF = {"hunger": ("consume",), "tiredness": ("rest",), "loneliness": ("say",)}
 
@@ -111,8 +111,7 @@ CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
 def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
     """Talk and gift options only where there is a reason for them.
 
-    Talk: to the people who spoke to us; to anyone offered when we are lonely or hold goods to
-    trade and our role trades. Gifts: only to someone who spoke to us (a request, or a scam:
+    Talk: to the people who spoke to us; to anyone offered when we are lonely. Gifts: only to someone who spoke to us (a request, or a scam:
     the model weighs it). Eating: only when at least a little hungry (a snack wastes the food
     the avatar will need later).
 
@@ -122,8 +121,9 @@ def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action
     the flood rule.
     """
     spoke = {m.sender for m in obs.messages}
-    role = obs.role.lower()
-    reason = obs.needs.get("loneliness", 0.0) >= LONELY or ("trad" in role and any(obs.inventory.values()))
+    # Holding goods is no reason to talk, even for a trader: it sells on the market (traders who
+    # talked whenever they held goods answered each other every tick: 86 of their 91 actions).
+    reason = obs.needs.get("loneliness", 0.0) >= LONELY
     peckish = obs.needs.get("hunger", 0.0) >= SNACK or obs.needs.get("tiredness", 0.0) >= URGENT
     out: list[Action] = []
     for o in options:

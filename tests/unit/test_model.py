@@ -132,9 +132,18 @@ def test_every_tick_is_recorded_in_the_event_store(tmp_path: Path) -> None:
     assert json.loads(data)["policy"] == "random_give"
 
 
+def lonely(model: MetaverseModel) -> MetaverseModel:
+    """Make every LLM avatar lonely: a reason to talk from the first tick."""
+    from world.needs import LONELINESS
+
+    for aid in model.llm_avatars:
+        model.world.needs.change(aid, LONELINESS, 0.6, 0)
+    return model
+
+
 def test_llm_requests_of_a_tick_go_to_the_model_together() -> None:
     lm = ScriptedLanguageModel(prefer=("talk",), lines=("Hi, want to trade bread?", "Sure. Goodbye!"))
-    model = MetaverseModel(TOWN, llm=lm, seed=1)
+    model = lonely(MetaverseModel(TOWN, llm=lm, seed=1))
     calls = []
     for _ in range(3):
         before = (len(lm.choose_batches), len(lm.generate_batches))
@@ -152,7 +161,7 @@ def test_llm_requests_of_a_tick_go_to_the_model_together() -> None:
 
 def test_llm_avatars_remember_what_happened_to_them() -> None:
     lm = ScriptedLanguageModel(prefer=("talk",), lines=("Hello neighbour!",))
-    model = MetaverseModel(TOWN, llm=lm, seed=1)
+    model = lonely(MetaverseModel(TOWN, llm=lm, seed=1))
     for _ in range(3):
         model.step()
     remembered = [m for a in model.llm_avatars.values() for m in a.recent_memories(5)]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from agents_fakes import ScriptedLanguageModel
+from test_model import lonely
 
 from agents.lm import Choice, Completion
 from sim.llm.pool import Pool
@@ -67,7 +68,7 @@ class SilentSpeech(ScriptedLanguageModel):
 
 
 def test_a_speaker_without_text_acts_otherwise_and_says_nothing() -> None:
-    model = MetaverseModel(TOWN, llm=SilentSpeech(prefer=("talk",)), seed=1)
+    model = lonely(MetaverseModel(TOWN, llm=SilentSpeech(prefer=("talk",)), seed=1))
     model.step()
     says = [e for e in model.last_events if e.kind == "say"]
     falls = [e for e in model.last_events if e.kind == "llm_fallback"]
