@@ -108,10 +108,25 @@ SNACK = 0.3
 CALLED_AWAY = {"hunger": 0.5, "tiredness": 0.7}
 
 
-def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action]:
+#: A trader holding goods may start a conversation when its last one is at least this many ticks old.
+TRADER_TALK_EVERY = 4
+
+
+def talked_lately(avatar: Avatar, tick: int, within: int = TRADER_TALK_EVERY) -> bool:
+    """Whether the avatar remembers a conversation of the last ``within`` ticks."""
+    memory = getattr(avatar, "memory", None)
+    if memory is None:
+        return False
+    return any(m.kind == "conversation" and m.tick > tick - within for m in memory.items)
+
+
+def talk_with_reason(options: Sequence[Action], obs: Observation, sells: bool = False) -> list[Action]:
     """Talk and gift options only where there is a reason for them.
 
-    Talk: to the people who spoke to us; to anyone offered when we are lonely. Gifts: only to someone who spoke to us (a request, or a scam:
+    Talk: to the people who spoke to us; to anyone offered when we are lonely, or when ``sells``
+    (a trader holding goods whose last conversation is a few ticks old: see
+    :data:`TRADER_TALK_EVERY`; talking whenever they held goods, traders answered each other every
+    tick, 86 of their 91 actions; never, the town had no dialogue at all). Gifts: only to someone who spoke to us (a request, or a scam:
     the model weighs it). Eating: only when at least a little hungry (a snack wastes the food
     the avatar will need later).
 
@@ -121,9 +136,7 @@ def talk_with_reason(options: Sequence[Action], obs: Observation) -> list[Action
     the flood rule.
     """
     spoke = {m.sender for m in obs.messages}
-    # Holding goods is no reason to talk, even for a trader: it sells on the market (traders who
-    # talked whenever they held goods answered each other every tick: 86 of their 91 actions).
-    reason = obs.needs.get("loneliness", 0.0) >= LONELY
+    reason = obs.needs.get("loneliness", 0.0) >= LONELY or sells
     peckish = obs.needs.get("hunger", 0.0) >= SNACK or obs.needs.get("tiredness", 0.0) >= URGENT
     out: list[Action] = []
     for o in options:
@@ -223,7 +236,9 @@ class LLMPolicy:
         if kept is not None:
             return kept
         avatar.intention = None
-        options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs)
+        sells = "trad" in avatar.role.lower() and any(obs.inventory.values())
+        sells = sells and not talked_lately(avatar, ctx.tick)
+        options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs, sells)
         options = sensible_trades(options, obs, self.foods)
         if len(options) == 1:
             return options[0]

@@ -269,8 +269,9 @@ def test_talk_and_gift_options_need_a_reason() -> None:
     lonely = _obs(**{**calm, "needs": {"hunger": 0.1, "tiredness": 0.1, "loneliness": 0.6}})
     assert [o.kind for o in talk_with_reason(opts, lonely)] == ["say", "say", "say", "rest"]
     trader = _obs(**{**calm, "role": "trader", "inventory": {"tools": 1}})
-    # Goods to sell are no reason to talk (a trader sells on the market), nor to give.
+    # Goods to sell are a reason to talk only now and then (``sells``), and never to give.
     assert [o.kind for o in talk_with_reason(opts, trader)] == ["rest"]
+    assert [o.kind for o in talk_with_reason(opts, trader, sells=True)] == ["say", "say", "say", "rest"]
 
 
 def test_a_conversation_lets_go_when_a_need_calls() -> None:
