@@ -45,9 +45,11 @@ def marked_lines(
     colour: str = "name",
     height: int = 160,
     legend: bool = True,
+    palette: list[str] | None = None,
 ) -> alt.LayerChart:
     """Lines of a long ``tick, <colour>, value`` frame, with a dashed vertical rule at each ``marks`` row.
 
+    ``palette`` fixes the line colours (in the order of the sorted ``colour`` values).
     ``marks`` has ``tick`` and ``mark`` (what happened then: "fork", "intervention: tax"...), shown on
     hover. Lines and rules share one dataset (a ``layer`` column), as Streamlit draws only one layer
     of a chart whose layers carry different datasets.
@@ -61,7 +63,7 @@ def marked_lines(
         .mark_line(point=len(lines) < 60)
         .encode(
             x=alt.X("tick:Q", title=None),
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title=None, axis=alt.Axis(format="~g")),
             color=alt.Color(
                 f"{colour}:N", title=None, legend=alt.Legend(orient="bottom") if legend else None
             ),

@@ -11,11 +11,14 @@ import streamlit as st
 from dashboard import queries, whatif
 from dashboard.charts import marked_lines
 from dashboard.panels import PanelContext
-from dashboard.panels.overview import KEY_METRICS
-from dashboard.text import html, show
+from dashboard.panels.overview import KEY_METRICS, intervention_table
+from dashboard.text import caption, html, show
 from sim.errors import UserError
 
-__all__ = ["describe", "render"]
+__all__ = ["PALETTE", "describe", "render"]
+
+#: Run A's colour, then run B's (the legend above the charts uses the same).
+PALETTE = ["#1f77b4", "#ff7f0e"]
 
 
 def describe(d: whatif.Divergence | None, lo: int | None, hi: int) -> str:
@@ -92,9 +95,11 @@ def _compare(
     a_label, b_label = f"A · {ctx.run.run_id}", f"B · {other.run_id}"
     show(
         html(
-            '<p><span style="color:#1f77b4">■</span> <b>A</b> {} (the run picked in the sidebar)<br>'
-            '<span style="color:#ff7f0e">■</span> <b>B</b> {}{}</p>',
+            '<p><span style="color:{}">■</span> <b>A</b> {} (the run picked in the sidebar)<br>'
+            '<span style="color:{}">■</span> <b>B</b> {}{}</p>',
+            PALETTE[0],
             ctx.run.run_id,
+            PALETTE[1],
             other.run_id,
             " (A's parent)" if whatif.find_parent(ctx.run, [other]) is not None else "",
         )
@@ -117,7 +122,13 @@ def _compare(
     show(html('<p class="mv-divergence">{}</p>', describe(first, lo, hi)))
     later = [d for d in (scan.metric, scan.events) if d is not None and d is not first and d.tick <= hi]
     if first is not None and later:
-        st.caption(describe(later[0], lo, hi).replace("They first differ", "The other stream first differs"))
+        # Run text (event words): an escaped template, never st.caption's Markdown.
+        caption(
+            html(
+                "{}",
+                describe(later[0], lo, hi).replace("They first differ", "The other stream first differs"),
+            )
+        )
     st.caption(
         "Serving telemetry (llm.* metrics) is left out of the comparison: it differs between any two runs."
     )
@@ -154,14 +165,11 @@ def _compare(
         for i, name in enumerate(chosen):
             part = series[series["name"] == name]
             columns[i % 2].altair_chart(
-                marked_lines(part, rules, title=name, colour="run", height=200), width="stretch"
+                marked_lines(part, rules, title=name, colour="run", height=200, palette=PALETTE),
+                width="stretch",
             )
     st.markdown("**Interventions of both runs**")
     if actions.empty:
         st.caption("Neither run has interventions.")
     else:
-        st.dataframe(
-            actions[["run", "tick", "type", "status", "text", "reason", "details"]],
-            hide_index=True,
-            width="stretch",
-        )
+        show(intervention_table(actions))

@@ -10,9 +10,9 @@ from dashboard.charts import marked_lines
 from dashboard.panels import PanelContext
 from dashboard.panels.dialogue import format_line
 from dashboard.panels.world_map import layout, map_chart
-from dashboard.text import bullets, caption, html
+from dashboard.text import Markup, bullets, caption, html, show
 
-__all__ = ["KEY_METRICS", "key_metrics", "marks", "render"]
+__all__ = ["KEY_METRICS", "intervention_table", "key_metrics", "marks", "render"]
 
 #: The small charts, in order: (title, metric). A metric the store lacks is counted from its events
 #: when :data:`dashboard.whatif.DERIVED_COUNTS` says how, else its chart is left out.
@@ -25,6 +25,7 @@ KEY_METRICS = (
     ("LLM tokens/s", "llm.tokens_per_s"),
 )
 FEED_LIMIT = 40
+_CELL = "border-top: 1px solid rgba(49, 51, 63, 0.15); padding: 0.2rem 0.5rem; vertical-align: top"
 
 
 def key_metrics(ctx: PanelContext) -> pd.DataFrame:
@@ -72,6 +73,25 @@ def marks(run: queries.RunInfo, actions: pd.DataFrame) -> pd.DataFrame:
         for t, kind in zip(applied["tick"], applied["type"], strict=True)
     ]
     return pd.DataFrame(rows, columns=["tick", "mark"])
+
+
+def intervention_table(actions: pd.DataFrame) -> Markup:
+    """Interventions as an HTML table whose every cell is escaped text (with a ``run`` column if present)."""
+    columns = [c for c in ("run", "tick", "type", "status", "text", "reason", "details") if c in actions]
+    head = Markup("").join(html("<th>{}</th>", c) for c in columns)
+    body = Markup("").join(
+        html(
+            "<tr>{}</tr>",
+            Markup("").join(html('<td style="{}">{}</td>', _CELL, "" if pd.isna(v) else v) for v in row),
+        )
+        for row in actions[columns].itertuples(index=False, name=None)
+    )
+    return html(
+        '<table class="mv-interventions" style="border-collapse: collapse; width: 100%; font-size: 0.875rem">'
+        '<thead><tr style="text-align: left">{}</tr></thead><tbody>{}</tbody></table>',
+        head,
+        body,
+    )
 
 
 def _feed(ctx: PanelContext) -> pd.DataFrame:
@@ -139,6 +159,4 @@ def render(ctx: PanelContext) -> None:
         st.caption(
             f"{applied} applied, {len(actions) - applied} refused (newest first; dashed lines on the charts)."
         )
-        st.dataframe(
-            actions[["tick", "type", "status", "text", "reason", "details"]], hide_index=True, width="stretch"
-        )
+        show(intervention_table(actions))
