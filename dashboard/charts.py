@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -38,6 +40,7 @@ def histogram(frame: pd.DataFrame, column: str, *, title: str, bins: int = 30) -
 
 
 def marked_lines(
+    where: Any,
     frame: pd.DataFrame,
     marks: pd.DataFrame,
     *,
@@ -46,33 +49,56 @@ def marked_lines(
     height: int = 160,
     legend: bool = True,
     palette: list[str] | None = None,
-) -> alt.LayerChart:
-    """Lines of a long ``tick, <colour>, value`` frame, with a dashed vertical rule at each ``marks`` row.
+) -> None:
+    """Draw, in ``where``, lines of a long ``tick, <colour>, value`` frame with a dashed vertical rule at
+    each ``marks`` row.
 
-    ``palette`` fixes the line colours (in the order of the sorted ``colour`` values).
     ``marks`` has ``tick`` and ``mark`` (what happened then: "fork", "intervention: tax"...), shown on
-    hover. Lines and rules share one dataset (a ``layer`` column), as Streamlit draws only one layer
-    of a chart whose layers carry different datasets.
+    hover. ``palette`` fixes the line colours (in the order of the sorted ``colour`` values). Lines and
+    rules share one dataset (a ``layer`` column), as Streamlit draws only one layer of a chart whose
+    layers carry different datasets. The spec is a plain Vega-Lite dict, not an Altair chart: the
+    overview draws six of these per refresh, and Altair's schema validation of six layered charts cost
+    more than all of the page's queries (``mesaverse bench dashboard``).
     """
     lines = frame[["tick", colour, "value"]].assign(layer="line", mark="")
     rules = marks[["tick", "mark"]].drop_duplicates().assign(layer="rule")
     data = pd.concat([lines, rules], ignore_index=True)
-    base = alt.Chart(data, title=alt.TitleParams(title, fontSize=12), height=height)
-    line = (
-        base.transform_filter(alt.datum.layer == "line")
-        .mark_line(point=len(lines) < 60)
-        .encode(
-            x=alt.X("tick:Q", title=None),
-            y=alt.Y("value:Q", title=None, axis=alt.Axis(format="~g")),
-            color=alt.Color(
-                f"{colour}:N", title=None, legend=alt.Legend(orient="bottom") if legend else None
-            ),
-            tooltip=["tick:Q", f"{colour}:N", alt.Tooltip("value:Q", format=".4g")],
-        )
-    )
-    rule = (
-        base.transform_filter(alt.datum.layer == "rule")
-        .mark_rule(strokeDash=[4, 3], color="#c44", opacity=0.7)
-        .encode(x="tick:Q", tooltip=["tick:Q", "mark:N"])
-    )
-    return line + rule
+    scale: dict[str, Any] = {"range": palette} if palette else {}
+    spec = {
+        "title": {"text": title, "fontSize": 12},
+        "height": height,
+        "layer": [
+            {
+                "transform": [{"filter": "datum.layer === 'line'"}],
+                "mark": {"type": "line", "point": len(lines) < 60},
+                "encoding": {
+                    "x": {"field": "tick", "type": "quantitative", "title": None},
+                    "y": {"field": "value", "type": "quantitative", "title": None, "axis": {"format": "~g"}},
+                    "color": {
+                        "field": colour,
+                        "type": "nominal",
+                        "title": None,
+                        "legend": {"orient": "bottom"} if legend else None,
+                        "scale": scale,
+                    },
+                    "tooltip": [
+                        {"field": "tick", "type": "quantitative"},
+                        {"field": colour, "type": "nominal"},
+                        {"field": "value", "type": "quantitative", "format": ".4g"},
+                    ],
+                },
+            },
+            {
+                "transform": [{"filter": "datum.layer === 'rule'"}],
+                "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#c44", "opacity": 0.7},
+                "encoding": {
+                    "x": {"field": "tick", "type": "quantitative"},
+                    "tooltip": [
+                        {"field": "tick", "type": "quantitative"},
+                        {"field": "mark", "type": "nominal"},
+                    ],
+                },
+            },
+        ],
+    }
+    where.vega_lite_chart(data, spec, width="stretch")

@@ -164,10 +164,7 @@ def _compare(
         columns = st.columns(2)
         for i, name in enumerate(chosen):
             part = series[series["name"] == name]
-            columns[i % 2].altair_chart(
-                marked_lines(part, rules, title=name, colour="run", height=200, palette=PALETTE),
-                width="stretch",
-            )
+            marked_lines(columns[i % 2], part, rules, title=name, colour="run", height=200, palette=PALETTE)
     st.markdown("**Interventions of both runs**")
     if actions.empty:
         st.caption("Neither run has interventions.")

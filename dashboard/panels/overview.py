@@ -145,9 +145,7 @@ def render(ctx: PanelContext) -> None:
         columns = st.columns(3)
         for i, (title, name) in enumerate(shown):
             part = metrics[metrics["name"] == name]
-            columns[i % 3].altair_chart(
-                marked_lines(part, rules, title=title, height=140, legend=False), width="stretch"
-            )
+            marked_lines(columns[i % 3], part, rules, title=title, height=140, legend=False)
     else:
         st.caption("No key metrics recorded yet.")
 
