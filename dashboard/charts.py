@@ -72,8 +72,18 @@ def marked_lines(
                 "transform": [{"filter": "datum.layer === 'line'"}],
                 "mark": {"type": "line", "point": len(lines) < 60},
                 "encoding": {
-                    "x": {"field": "tick", "type": "quantitative", "title": None},
-                    "y": {"field": "value", "type": "quantitative", "title": None, "axis": {"format": "~g"}},
+                    "x": {
+                        "field": "tick",
+                        "type": "quantitative",
+                        "title": None,
+                        "axis": {"format": "d", "tickMinStep": 1},
+                    },
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": None,
+                        "axis": {"format": ",.4~g"},
+                    },
                     "color": {
                         "field": colour,
                         "type": "nominal",

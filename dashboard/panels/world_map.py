@@ -51,7 +51,7 @@ def layout(
         # On a circle around what is placed already (or around the origin): 10 units out, evenly spaced.
         cx = float(np.mean([xy[0] for xy in known.values()])) if known else 0.0
         cy = float(np.mean([xy[1] for xy in known.values()])) if known else 0.0
-        ring = 10.0 + (max((math.dist((cx, cy), xy) for xy in known.values()), default=0.0))
+        ring = 3.0 + (max((math.dist((cx, cy), xy) for xy in known.values()), default=7.0))
         for i, p in enumerate(missing):
             angle = 2 * math.pi * i / len(missing)
             known[p] = (cx + ring * math.cos(angle), cy + ring * math.sin(angle))
@@ -60,7 +60,10 @@ def layout(
     if len(xy) > 1:
         gaps = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
         np.fill_diagonal(gaps, np.inf)
-        room = pd.Series(0.45 * gaps.min(axis=1), index=names)
+        # Under half the gap to the nearest place, and no more than a tenth of the map's extent, so one
+        # lonely place (or the travellers' group) does not get a disc that dwarfs the rest.
+        extent = float(np.ptp(xy, axis=0).max()) or 10.0
+        room = pd.Series(np.minimum(0.45 * gaps.min(axis=1), 0.1 * extent), index=names)
     else:
         room = pd.Series(3.0, index=names)
     biggest = float(counts.max()) if len(counts) else 1.0
