@@ -20,9 +20,18 @@ __all__ = ["TRAVELLING", "layout", "map_chart", "point_size", "render"]
 TRAVELLING = "(travelling)"
 
 
-def _hash01(ids: np.ndarray, multiplier: int) -> np.ndarray:
-    """A fixed pseudo-random number in [0, 1) per avatar id (a multiplicative hash): no rng, no jumps."""
-    return ((ids.astype(np.uint64) * np.uint64(multiplier)) % np.uint64(2**32)).astype(np.float64) / 2**32
+def _hash01(ids: np.ndarray, salt: int) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per avatar id (splitmix64's finaliser): no rng, no jumps.
+
+    A full mixer, not a single multiply: the avatars at one place often have ids in an arithmetic
+    progression (every 8th), which a multiplicative hash turns into a visible spiral.
+    """
+    with np.errstate(over="ignore"):
+        x = ids.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 def layout(
@@ -69,8 +78,8 @@ def layout(
     biggest = float(counts.max()) if len(counts) else 1.0
     radius = room * (0.3 + 0.7 * np.sqrt(counts.reindex(names, fill_value=0) / biggest))
     ids = avatars["agent_id"].to_numpy()
-    r = np.sqrt(_hash01(ids, 2654435761)) * places.map(radius).to_numpy()
-    theta = 2 * math.pi * _hash01(ids, 40503 * 65537 + 1)
+    r = np.sqrt(_hash01(ids, 1)) * places.map(radius).to_numpy()
+    theta = 2 * math.pi * _hash01(ids, 2)
     avatars["px"] = places.map(centre["px"]).to_numpy() + r * np.cos(theta)
     avatars["py"] = places.map(centre["py"]).to_numpy() + r * np.sin(theta)
     places_frame = centre.rename_axis("place").reset_index()
