@@ -70,7 +70,13 @@ def _cannot_read(message: str, detail: object) -> None:
     st.text(str(detail))
 
 
-def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live: bool) -> None:
+def _show_panel(
+    run: queries.RunInfo,
+    panel: str,
+    replay_tick: int | None,
+    live: bool,
+    runs: list[queries.RunInfo],
+) -> None:
     """Open the store, take one read snapshot, and draw the chosen panel from it."""
     try:
         conn = queries.open_store(run.path)
@@ -78,7 +84,9 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
         _cannot_read("Cannot read this run.", exc)
         return
     try:
-        ctx = snapshot_context(conn, run, live=live, replay_tick=replay_tick, state=st.session_state)
+        ctx = snapshot_context(
+            conn, run, live=live, replay_tick=replay_tick, state=st.session_state, runs=runs
+        )
         if ctx is None:
             st.info(
                 "This run has no ticks yet: it is starting, the page updates on its own."
@@ -90,7 +98,7 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
         mode = "live" if live else "replay"
         text.caption(
             text.html(
-                "<b>{}</b> · {} · seed {} · {} · {} at tick <b>{}</b> of {} · {} events",
+                "<b>{}</b> · {} · seed {} · {} · {} at tick <b>{}</b> of {} · {} events{}",
                 run.run_id,
                 run.scenario,
                 run.seed,
@@ -99,6 +107,9 @@ def _show_panel(run: queries.RunInfo, panel: str, replay_tick: int | None, live:
                 ctx.tick,
                 last_tick,
                 f"{ctx.upto_id:,}",
+                text.html("")
+                if run.parent_run_id is None
+                else text.html(" · fork of <b>{}</b> at tick {}", run.parent_run_id, run.fork_tick),
             )
         )
         PANELS[panel](ctx)
@@ -156,7 +167,7 @@ def main() -> None:
 
     @st.fragment(run_every=run_every)
     def panel_fragment() -> None:
-        _show_panel(run, panel, replay_tick, live)
+        _show_panel(run, panel, replay_tick, live, runs)
 
     st.header(panel)
     panel_fragment()

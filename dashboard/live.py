@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-__all__ = ["ConfusionTally", "EdgeTally", "MetricTail", "RowTail", "tracker"]
+__all__ = ["ConfusionTally", "CountTail", "EdgeTally", "MetricTail", "RowTail", "tracker"]
 
 T = TypeVar("T")
 
@@ -122,3 +122,23 @@ class ConfusionTally:
                 self.counts[name] += value
             self.last_id = upto_id
         return self.counts
+
+
+@dataclass
+class CountTail:
+    """Per-tick event counts (a long ``tick, name, value`` frame), summed over refreshes.
+
+    A tick is one transaction, so the events ``last_id < id <= upto_id`` of one refresh never split a
+    tick with the next: each refresh's counts are whole ticks, appended as they are.
+    """
+
+    last_id: int = 0
+    frame: pd.DataFrame | None = None
+
+    def refresh(self, fetch: Callable[[int], pd.DataFrame], upto_id: int) -> pd.DataFrame:
+        """Add the counts of ``last_id < id <= upto_id``; returns the whole frame."""
+        if self.frame is None or upto_id > self.last_id:
+            new = fetch(self.last_id)
+            self.frame = new if self.frame is None else pd.concat([self.frame, new], ignore_index=True)
+            self.last_id = upto_id
+        return self.frame

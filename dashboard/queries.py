@@ -101,14 +101,22 @@ class RunInfo:
     last_tick: int | None = None
     updated_at: float = 0.0
     error: str | None = None
+    # A fork's lineage (runs.parent_run_id, parent_dir, fork_tick); None for a run that is not a fork,
+    # and for stores older than those columns.
+    parent_run_id: str | None = None
+    parent_dir: str | None = None
+    fork_tick: int | None = None
 
     @property
     def label(self) -> str:
-        """``run_id - status - tick N`` for the run picker."""
+        """``run_id - status - tick N`` for the run picker, and ``- fork of P at tick T`` for a fork."""
+        fork = (
+            "" if self.parent_run_id is None else f" - fork of {self.parent_run_id} at tick {self.fork_tick}"
+        )
         if self.error or self.live:  # a live run's tick would be stale at once: the panel caption has it
-            return f"{self.run_id} - {self.status}"
+            return f"{self.run_id} - {self.status}{fork}"
         tick = "no ticks" if self.last_tick is None else f"tick {self.last_tick}"
-        return f"{self.run_id} - {self.status} - {tick}"
+        return f"{self.run_id} - {self.status} - {tick}{fork}"
 
     @property
     def live(self) -> bool:
@@ -141,22 +149,38 @@ def run_info(path: str | Path, now: float | None = None) -> RunInfo:
     except UserError as exc:
         return RunInfo(folder.name, db, "broken", updated_at=_file_mtime(db), error=str(exc))
     try:
-        row = conn.execute(
-            "SELECT run_id, scenario, seed, status, started_at, finished_at, last_tick FROM runs"
-        ).fetchone()
+        cursor = conn.execute("SELECT * FROM runs")  # by name: older stores lack the lineage columns
+        columns = [d[0] for d in cursor.description]
+        row = cursor.fetchone()
     except sqlite3.DatabaseError as exc:
         return RunInfo(folder.name, db, "broken", error=f"{db}: unreadable ({exc})")
     finally:
         conn.close()
     if row is None:
         return RunInfo(folder.name, db, "broken", error=f"{db}: the runs table is empty")
-    run_id, scenario, seed, status, started_at, finished_at, last_tick = row
+    got = dict(zip(columns, row, strict=True))
+    run_id, scenario, seed, status = got["run_id"], got["scenario"], got["seed"], got["status"]
+    started_at, finished_at, last_tick = got["started_at"], got["finished_at"], got["last_tick"]
+    lineage = {k: got.get(k) for k in ("parent_run_id", "parent_dir", "fork_tick")}
     updated = _file_mtime(db)
     now = time.time() if now is None else now
     if status == "running" and now - updated > STALE_AFTER_S:
         # Killed without a chance to mark itself; `mesaverse resume` can continue it.
         status = "interrupted"
-    return RunInfo(run_id, db, status, scenario, seed, started_at, finished_at, last_tick, updated)
+    return RunInfo(
+        run_id,
+        db,
+        status,
+        scenario,
+        seed,
+        started_at,
+        finished_at,
+        last_tick,
+        updated,
+        parent_run_id=None if lineage["parent_run_id"] is None else str(lineage["parent_run_id"]),
+        parent_dir=None if lineage["parent_dir"] is None else str(lineage["parent_dir"]),
+        fork_tick=None if lineage["fork_tick"] is None else int(lineage["fork_tick"]),
+    )
 
 
 def list_runs(runs_dir: str | Path) -> list[RunInfo]:

@@ -7,7 +7,7 @@ through the trackers of :mod:`dashboard.live` kept in ``ctx.state``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,7 +26,8 @@ class PanelContext:
     """What a panel needs: the open store, the run, and which moment of it to show.
 
     ``tick`` is the tick shown (the newest in live mode, the slider's in replay) and ``upto_id`` the
-    last event id of that tick, so every query stops at the same moment.
+    last event id of that tick, so every query stops at the same moment. ``runs`` is the run list
+    the sidebar shows (the compare view picks the other run from it).
     """
 
     conn: sqlite3.Connection
@@ -35,6 +36,7 @@ class PanelContext:
     upto_id: int
     live: bool
     state: MutableMapping[str, Any]
+    runs: tuple[RunInfo, ...] = ()
 
     def tracker(self, name: str, make: Callable[[], T]) -> T:
         """A live tracker for this run (see :func:`dashboard.live.tracker`)."""
@@ -66,6 +68,7 @@ def snapshot_context(
     live: bool,
     replay_tick: int | None,
     state: MutableMapping[Any, Any],  # Streamlit's session state: str or int keys
+    runs: Sequence[RunInfo] = (),
 ) -> PanelContext | None:
     """Begin one read snapshot on ``conn`` and fix the moment to show; None if no tick was written yet.
 
@@ -78,13 +81,28 @@ def snapshot_context(
         return None
     tick = last_tick if live or replay_tick is None else min(replay_tick, last_tick)
     upto_id = queries.max_id_at(conn, None if tick == last_tick else tick)
-    return PanelContext(conn=conn, run=run, tick=tick, upto_id=upto_id, live=live, state=state)
+    return PanelContext(
+        conn=conn, run=run, tick=tick, upto_id=upto_id, live=live, state=state, runs=tuple(runs)
+    )
 
 
 def _registry() -> dict[str, Callable[[PanelContext], None]]:
-    from dashboard.panels import dialogue, economy, inspector, llm, moderation, projects, social, world_map
+    from dashboard.panels import (
+        compare,
+        dialogue,
+        economy,
+        inspector,
+        llm,
+        moderation,
+        overview,
+        projects,
+        social,
+        world_map,
+    )
 
+    # The first entry is the page that opens first.
     return {
+        "Overview": overview.render,
         "World map": world_map.render,
         "Dialogue": dialogue.render,
         "Economy": economy.render,
@@ -93,6 +111,7 @@ def _registry() -> dict[str, Callable[[PanelContext], None]]:
         "Projects": projects.render,
         "LLM serving": llm.render,
         "Avatar inspector": inspector.render,
+        "Compare runs": compare.render,
     }
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries
+from dashboard import queries, whatif
 from dashboard.panels import PanelContext
 from dashboard.panels.dialogue import format_line
-from dashboard.text import bullets, heading, html, metric
+from dashboard.text import Markup, bullets, heading, html, metric, show
 
 __all__ = ["render"]
 
@@ -18,6 +18,33 @@ def _as_table(mapping: object, value: str) -> pd.DataFrame:
     if not isinstance(mapping, dict):
         return pd.DataFrame(columns=["name", value])
     return pd.DataFrame(sorted(mapping.items()), columns=["name", value])
+
+
+def _interviews(ctx: PanelContext, agent_id: int) -> None:
+    """The avatar's interviews (``mesaverse interview``), newest first, when the store has the table."""
+    asked = whatif.interviews(ctx.conn, agent_id, upto_tick=ctx.tick)
+    if asked is None:
+        return
+    st.markdown("**Interviews**")
+    if asked.empty:
+        st.caption('Not interviewed yet (mesaverse interview RUN_DIR AVATAR "question").')
+        return
+    show(
+        Markup("").join(
+            html(
+                '<div class="mv-interview" style="margin: 0 0 0.75rem 0">'
+                '<p style="margin: 0"><code>t{}</code> <b>Q:</b> {}</p>'
+                '<p style="margin: 0; white-space: pre-wrap"><b>A:</b> {}</p>'
+                '<p style="margin: 0; font-size: 0.75rem; color: rgba(49, 51, 63, 0.6)">{} · {}</p></div>',
+                int(row["tick"]),
+                row["question"],
+                row["answer"],
+                row["model"] if isinstance(row["model"], str) else "model not recorded",
+                row["asked_at"],
+            )
+            for _, row in asked.iterrows()
+        )
+    )
 
 
 def render(ctx: PanelContext) -> None:
@@ -75,6 +102,7 @@ def render(ctx: PanelContext) -> None:
             bullets(html("{}", m) for m in list(memory)[-10:][::-1])
         else:
             st.caption("No memories recorded.")
+    _interviews(ctx, int(agent_id))
     st.markdown("**Recent dialogue**")
     talk = queries.dialogue(ctx.conn, upto_id=ctx.upto_id, avatar=int(agent_id), limit=20)
     if talk.empty:

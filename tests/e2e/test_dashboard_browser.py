@@ -8,7 +8,9 @@ Two sources of a live run:
   lines must appear without a reload.
 
 Both check that no Streamlit exception is on the page and save a screenshot of every panel under
-``test-artifacts/dashboard/<source>/``. In CI (``CI=true``) a missing browser is a failure; elsewhere
+``$MESAVERSE_ARTIFACTS/dashboard/<source>/`` (``test-artifacts/dashboard/<source>/`` by default). The
+overview, which opens first, must show new dialogue lines live too. A parent run and its fork (made
+with the store, as ``mesaverse fork`` would) are shown side by side on the compare page. In CI (``CI=true``) a missing browser is a failure; elsewhere
 the test is skipped with a message saying how to get one.
 """
 
@@ -32,7 +34,7 @@ from sim.store import connect_readonly
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+ARTIFACTS = Path(os.environ.get("MESAVERSE_ARTIFACTS", ROOT / "test-artifacts")) / "dashboard"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,6 +45,7 @@ CHROMIUM_ARGS = [
 ]
 # A text each panel shows once drawn, to know when to take its screenshot.
 PANEL_MARKERS = {
+    "Overview": "Latest dialogue",
     "World map": "Avatars",
     "Dialogue": "newest messages shown",
     "Economy": "Gini",
@@ -51,6 +54,7 @@ PANEL_MARKERS = {
     "Projects": "Completed",
     "LLM serving": "LLM",
     "Avatar inspector": "Persona",
+    "Compare runs": "compare with",  # the picker's label, or the message when there is no other run
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -221,8 +225,8 @@ def _shown_tick(page) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _check_dialogue_grows(page) -> None:
-    _show(page, "Dialogue")
+def _check_dialogue_grows(page, panel: str = "Dialogue") -> None:
+    _show(page, panel)
     before = set(wait_for(lambda: _feed_lines(page), 60, "the first dialogue lines"))
     new = wait_for(
         lambda: [line for line in _feed_lines(page) if line not in before], 60, "new dialogue lines"
@@ -248,6 +252,9 @@ def test_dialogue_appears_live_with_the_writer_helper(dashboard: tuple[Path, str
         wait_for(lambda: (_last_tick(runs) or 0) >= 2, 60, "the writer's first ticks")
         pw, browser, page = _open(url)
         try:
+            # The overview opens first, and its dialogue follows the run without a reload.
+            page.get_by_role("heading", name="Overview").wait_for(timeout=30_000)
+            _check_dialogue_grows(page, "Overview")
             _check_dialogue_grows(page)
             first = page.locator('[data-testid="stMain"] [data-testid="stHtml"] li').first.inner_text()
             assert re.search(r"t\d+ .+ → .+ @ .+: line \d+\.\d", first) or "rule insult" in first, first
@@ -313,6 +320,55 @@ def test_follows_a_real_mesaverse_run_live(dashboard: tuple[Path, str], tmp_path
         assert run.returncode is not None
 
 
+def _make_parent_and_fork(runs: Path) -> tuple[Path, Path]:
+    """The fixture run of tests/unit/dashboard_run.py and its fork from tick 2 (an intervention at 3).
+
+    Made with the store directly; ``mesaverse fork PARENT --at-tick 2 --events FILE.yaml`` can build the
+    fork instead once it is on this branch.
+    """
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from dashboard_run import make_fork, make_run
+
+    parent = make_run(runs, "parent")
+    return parent, make_fork(runs, parent, "what-if", fork_tick=2)
+
+
+def test_compare_shows_a_fork_beside_its_parent(dashboard: tuple[Path, str]) -> None:
+    runs, url = dashboard
+    _make_parent_and_fork(runs)
+    pw, browser, page = _open(url)
+    try:
+        # The fork is the newest run, so it opens first, on the overview, with its interventions.
+        page.get_by_role("heading", name="Overview").wait_for(timeout=30_000)
+        wait_for(lambda: "Bread doubles in price" in page.inner_text("body"), 60, "the fork's interventions")
+        assert "fork of parent at tick 2" in page.inner_text('[data-testid="stMain"]')
+        # The map is drawn on a canvas (cheap at 1,000 avatars).
+        wait_for(
+            lambda: (
+                page.locator('[data-testid="stMain"] [data-testid="stVegaLiteChart"] canvas').count() >= 1
+            ),
+            60,
+            "the overview map",
+        )
+        _show(page, "Compare runs")
+        words = "They first differ at tick 3: metric gini is 0.45 in A and 0.25 in B."
+        wait_for(lambda: words in page.inner_text("body"), 60, "the divergence in words")
+        main = page.inner_text('[data-testid="stMain"]')
+        picked = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"] input').first
+        assert picked.input_value() == "parent: parent - finished - tick 4"  # the parent preselected
+        assert re.search(r"Fork tick\s+2", main) and re.search(r"First difference\s+tick 3", main), main
+        # One chart per preselected metric, each with both runs' lines (a legend entry per run).
+        charts = page.locator('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')
+        wait_for(lambda: charts.count() >= 5, 60, "the compare charts")
+        legend = charts.first.inner_text() or charts.first.locator("svg").inner_html()
+        assert "A · what-if" in legend and "B · parent" in legend
+        _assert_no_exception(page)
+        _screenshots(page, "fork")
+    finally:
+        browser.close()
+        pw.stop()
+
+
 # -- run text is text -------------------------------------------------------------------------------
 
 
@@ -357,6 +413,11 @@ def _hostile_run(runs: Path, port: int) -> dict[str, str]:
         "place": f"[plaza]({url}/place)",
         "say": f"see {url}/link **bold** <img src={url}/say.png> :material/star: $x^2$",
         "memory": f"![mem]({url}/memory.png) <script>fetch('{url}/script')</script>",
+        "fork_id": f"[fork]({url}/fork-id)",
+        "announce": f"**Free bread** at {url}/announce ![a]({url}/announce.png)",
+        "kind": f"<i>shock</i> :material/bolt: {url}/kind",
+        "question": f"What is <img src={url}/question.png>?",
+        "answer": f"It is ![ans]({url}/answer.png) and $y$ <a href={url}/a>here</a>",
     }
     folder = runs / "hostile"
     store = EventStore.create(
@@ -380,7 +441,52 @@ def _hostile_run(runs: Path, port: int) -> dict[str, str]:
         )
     store.set_status("finished")
     store.close()
+    _hostile_fork(runs, folder, texts)
     return texts
+
+
+def _hostile_fork(runs: Path, parent: Path, texts: dict[str, str]) -> None:
+    """A fork of the hostile run whose intervention, lineage and interviews are Markdown and HTML too."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from dashboard_run import add_interviews, mark_fork
+
+    from sim.store import EventStore
+
+    db = runs / "hostile-fork" / "events.db"
+    store = EventStore.create(db, run_id=texts["fork_id"], scenario=texts["scenario"], seed=1, config={})
+    store.register_agents(
+        [(0, texts["name0"], "random_give", {"role": "x"}), (1, texts["name1"], "random_give", {"role": "y"})]
+    )
+    for t in range(3):
+        events = [
+            ("say", 0, 1, texts["place"], texts["say"], {}),
+            ("say", 1, 0, texts["place"], texts["say"], {}),
+        ]
+        if t == 2:
+            events.insert(
+                0,
+                (
+                    "intervention",
+                    None,
+                    None,
+                    None,
+                    texts["announce"],
+                    {"type": texts["kind"], "status": "applied"},
+                ),
+            )
+        store.write_tick(
+            t,
+            events,
+            {"gini": 0.1 if t < 2 else 0.5},
+            [
+                (0, texts["place"], 1, 1, 10, {"memories": [texts["memory"]]}),
+                (1, texts["place"], 2, 2, 20, {"memories": [texts["memory"]]}),
+            ],
+        )
+    store.set_status("finished")
+    store.close()
+    mark_fork(db, parent_run_id=texts["run_id"], parent_dir=str(parent), fork_tick=1)
+    add_interviews(db, [(2, 0, texts["question"], texts["answer"], texts["kind"])])
 
 
 def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: tuple[Path, str]) -> None:
@@ -390,10 +496,49 @@ def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: 
         texts = _hostile_run(runs, canary.port)
         pw, browser, page = _open(url)
         try:
+            # The fork is newest: its overview opens first (caption, lineage, dialogue, interventions).
             caption = wait_for(
-                lambda: texts["run_id"] in page.inner_text('[data-testid="stMain"]'), 60, "the run caption"
+                lambda: texts["fork_id"] in page.inner_text('[data-testid="stMain"]'), 60, "the run caption"
             )
             assert caption
+            wait_for(
+                lambda: (
+                    texts["announce"] in page.inner_text("body") and texts["say"] in page.inner_text("body")
+                ),
+                60,
+                "the overview's interventions and dialogue",
+            )
+            seen = page.inner_text("body")
+            for key in ("run_id", "fork_id", "kind", "say", "name0"):
+                assert texts[key] in seen, key
+            _assert_text_only(page, canary)
+            _show(page, "Compare runs")
+            # The divergence names the intervention event: its text shown as text.
+            wait_for(lambda: texts["announce"] in page.inner_text("body"), 60, "the divergence in words")
+            assert "They first differ at tick 2" in page.inner_text("body")
+            _assert_text_only(page, canary)
+            _show(page, "Avatar inspector")
+            wait_for(
+                lambda: (
+                    texts["question"] in page.inner_text("body")
+                    and texts["answer"] in page.inner_text("body")
+                ),
+                60,
+                "the interviews",
+            )
+            _assert_text_only(page, canary)
+            # The original run, picked in the sidebar.
+            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+            original = re.compile("^" + re.escape(texts["run_id"] + " - finished"))  # not "... fork of <it>"
+            page.get_by_role("option").filter(has_text=original).first.click()
+            wait_for(
+                lambda: (
+                    "fork of" not in page.inner_text('[data-testid="stMain"]')
+                    and texts["run_id"] in page.inner_text('[data-testid="stMain"]')
+                ),
+                60,
+                "the original run",
+            )
             _show(page, "Dialogue")
             feed = wait_for(lambda: _feed_lines(page), 60, "the dialogue feed")
             assert any(texts["say"] in line and texts["name0"] in line for line in feed), feed  # type: ignore[union-attr]
@@ -409,23 +554,28 @@ def test_markdown_and_html_from_a_run_show_as_text_and_fetch_nothing(dashboard: 
             body = page.inner_text("body")
             for key in ("run_id", "scenario", "name0", "place", "say", "memory"):
                 assert texts[key] in body, key
-            main = page.locator('[data-testid="stMain"]')
-            # Nothing became an element: no links, images or scripts pointing at the canary, no icons.
-            port = str(canary.port)
-            links = main.locator(f'a[href*="{port}"]')
-            assert links.count() == 0, [
-                links.nth(i).evaluate("a => a.closest('[data-testid]').outerHTML.slice(0, 600)")
-                for i in range(links.count())
-            ]
-            assert main.locator(f'img[src*="{port}"]').count() == 0
-            assert main.locator("script").count() == 0
-            assert main.locator('[data-testid="stIconMaterial"]').count() == 0
-            assert main.locator(".katex").count() == 0
-            _assert_no_exception(page)
-            page.wait_for_timeout(500)  # anything the page would fetch has had its chance
-            assert canary.requests == []
+            _assert_text_only(page, canary)
         finally:
             browser.close()
             pw.stop()
     finally:
         canary.close()
+
+
+def _assert_text_only(page, canary: _Canary) -> None:  # type: ignore[no-untyped-def]
+    """Nothing of the page's run text became an element (links, images, scripts to the canary, icons,
+    LaTeX), no exception is on the page, and nothing was fetched."""
+    main = page.locator('[data-testid="stMain"]')
+    port = str(canary.port)
+    links = main.locator(f'a[href*="{port}"]')
+    assert links.count() == 0, [
+        links.nth(i).evaluate("a => a.closest('[data-testid]').outerHTML.slice(0, 600)")
+        for i in range(links.count())
+    ]
+    assert main.locator(f'img[src*="{port}"]').count() == 0
+    assert main.locator("script").count() == 0
+    assert main.locator('[data-testid="stIconMaterial"]').count() == 0
+    assert main.locator(".katex").count() == 0
+    _assert_no_exception(page)
+    page.wait_for_timeout(500)  # anything the page would fetch has had its chance
+    assert canary.requests == []

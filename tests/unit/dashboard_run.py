@@ -160,3 +160,101 @@ def make_run(runs_dir: Path, run_id: str = "run-a", *, ticks: int = 5, status: s
         store.set_status(status)
     store.close()
     return path
+
+
+# -- what-if runs (the store contract of `mesaverse fork / inject / interview`) -------------------------
+
+LINEAGE_COLUMNS = (("parent_run_id", "TEXT"), ("parent_dir", "TEXT"), ("fork_tick", "INTEGER"))
+INTERVIEWS_DDL = (
+    "CREATE TABLE IF NOT EXISTS interviews(id INTEGER PRIMARY KEY, tick INTEGER NOT NULL,"
+    " agent_id INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, model TEXT,"
+    " asked_at TEXT NOT NULL)"
+)
+
+
+def mark_fork(db: Path, *, parent_run_id: str, parent_dir: str, fork_tick: int) -> None:
+    """Give a closed store the lineage columns and values a fork has (what `mesaverse fork` writes)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        for name, kind in LINEAGE_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        conn.execute(
+            "UPDATE runs SET parent_run_id = ?, parent_dir = ?, fork_tick = ?",
+            (parent_run_id, parent_dir, fork_tick),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def add_interviews(db: Path, rows: list[tuple[int, int, str, str, str | None]]) -> None:
+    """Add ``(tick, agent_id, question, answer, model)`` interviews (what `mesaverse interview` writes)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(INTERVIEWS_DDL)
+        conn.executemany(
+            "INSERT INTO interviews(tick, agent_id, question, answer, model, asked_at)"
+            " VALUES (?, ?, ?, ?, ?, '2026-01-01T00:00:00Z')",
+            rows,
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def fork_events(t: int, fork_tick: int) -> list[tuple[Any, ...]]:
+    """The fork's events: the parent's, plus a price shock applied and a tax refused at ``fork_tick + 1``."""
+    events = tick_events(t)
+    if t == fork_tick + 1:
+        events.insert(
+            0,
+            (
+                "intervention",
+                None,
+                None,
+                None,
+                "Bread doubles in price",
+                {"type": "price_shock", "item": "bread", "factor": 2.0, "status": "applied", "reason": None},
+            ),
+        )
+        events.append(
+            (
+                "intervention",
+                None,
+                None,
+                None,
+                "",
+                {"type": "tax", "rate": 9, "status": "refused", "reason": "rate > 1"},
+            )
+        )
+    return events
+
+
+def make_fork(
+    runs_dir: Path, parent: Path, run_id: str = "run-a-fork", *, fork_tick: int = 2, ticks: int = 5
+) -> Path:
+    """A fork of the run at ``parent`` (an events.db) from ``fork_tick``: the same ticks up to it, then
+    an intervention at ``fork_tick + 1`` and a Gini 0.2 higher from there on. Returns the db path.
+
+    Built directly with the store and :func:`mark_fork`; `mesaverse fork PARENT --at-tick T --events F`
+    is the real way, and can replace this once it exists.
+    """
+    path = runs_dir / run_id / "events.db"
+    store = EventStore.create(path, run_id=run_id, scenario="town", seed=3, config={"scenario": "town"})
+    store.register_agents(AGENTS)
+    for t in range(ticks):
+        metrics = tick_metrics(t)
+        if t > fork_tick:
+            metrics["gini"] += 0.2
+        store.write_tick(t, fork_events(t, fork_tick), metrics, tick_states(t))
+    store.set_status("finished")
+    store.close()
+    parent_id = parent.parent.name
+    mark_fork(path, parent_run_id=parent_id, parent_dir=str(parent.parent), fork_tick=fork_tick)
+    return path
