@@ -143,7 +143,9 @@ def _town(n: int, pool: Any, ticks: int) -> tuple[Any, Any]:
     from sim.model import MetaverseModel
 
     per_role = max(1, n // 4)
-    overrides = [f"population.count={4 * per_role}"] + [f"population.roles.{i}.count={per_role}" for i in range(4)]
+    overrides = [f"population.count={4 * per_role}"] + [
+        f"population.roles.{i}.count={per_role}" for i in range(4)
+    ]
     rec = _Recorder(pool)
     return MetaverseModel(TOWN, overrides=overrides, llm=rec, ticks=ticks + 1), rec
 
