@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from test_agents_policies import PERSONA, _ctx, _decide, _llm_world, _obs
+
 from agents.lm import Message
 from agents.policy import PendingChoice
 from agents.session import Session, delta_entry
-from tests.unit.test_agents_policies import PERSONA, _ctx, _decide, _llm_world, _obs
 from world.types import Action, Heard
 
 
