@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,14 @@ def test_interviews_only_where_the_table_exists(pair: tuple[Path, Path]) -> None
         assert whatif.interviews(conn, 1).empty  # type: ignore[union-attr]
     finally:
         conn.close()
+    conn = queries.open_store(parent)  # a schema-2 store: the table is there, empty
+    try:
+        assert whatif.interviews(conn, 2).empty  # type: ignore[union-attr]
+    finally:
+        conn.close()
+    with sqlite3.connect(parent) as raw:  # a store of schema 1 had no interviews table
+        raw.execute("DROP TABLE interviews")
+    raw.close()
     conn = queries.open_store(parent)
     try:
         assert whatif.interviews(conn, 2) is None
