@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_dashboard_browser import ROOT, _assert_no_exception, _open, _screenshots, _show, dashboard, wait_for
 
 __all__ = ["dashboard"]  # the fixture, imported for pytest
