@@ -150,7 +150,9 @@ def talk_with_reason(options: Sequence[Action], obs: Observation, sells: bool = 
     return out or list(options)
 
 
-def sensible_trades(options: Sequence[Action], obs: Observation, foods: Sequence[str]) -> list[Action]:
+def sensible_trades(
+    options: Sequence[Action], obs: Observation, foods: Sequence[str], currency: str = "coin"
+) -> list[Action]:
     """Trade options that make sense for the avatar's own position, by the numbers the prompt
     already states in words: a good deal is not rejected and a bad one not accepted (worth at
     market prices, as :func:`_deal` words it), an offer that would take all of the avatar's food
@@ -167,11 +169,11 @@ def sensible_trades(options: Sequence[Action], obs: Observation, foods: Sequence
     for o in options:
         offer = offers.get(o.offer_id) if o.offer_id is not None else None
         if offer is not None and o.kind in ("accept", "reject"):
-            gets, pays = _value(offer.give, obs.prices, ""), _value(offer.get, obs.prices, "")
+            gets, pays, verdict = _worth(offer, obs.prices, currency)
             takes_food = any(i in food and obs.inventory.get(i, 0) <= q for i, q in offer.get)
             if o.kind == "reject" and gets > pays and not takes_food:
                 continue
-            if o.kind == "accept" and (10 * gets < 8 * pays or takes_food):
+            if o.kind == "accept" and (verdict == "bad" or takes_food):
                 continue
         if starving and o.kind == "order" and o.side == "buy" and o.item not in food:
             continue
@@ -239,7 +241,7 @@ class LLMPolicy:
         sells = "trad" in avatar.role.lower() and any(obs.inventory.values())
         sells = sells and not talked_lately(avatar, ctx.tick)
         options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs, sells)
-        options = sensible_trades(options, obs, self.foods)
+        options = sensible_trades(options, obs, self.foods, ctx.currency)
         if len(options) == 1:
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
@@ -272,7 +274,7 @@ class LLMPolicy:
             )
         if session is not None:
             session.ask(situation, facts, fresh, obs.messages)
-            messages = session.messages(self.messages(avatar, "")[:2], situation, ANSWER_PREFIX)
+            messages = session.messages(self._head(avatar), situation, ANSWER_PREFIX)
         else:
             messages = self.messages(avatar, situation)
         request = ChooseRequest(
@@ -323,19 +325,19 @@ class LLMPolicy:
             out += f" You have no food ({' and '.join(self.foods)} are food)."
         return out
 
-    def messages(self, avatar: Avatar, situation: str) -> tuple[Message, ...]:
-        """Rules (shared), persona (stable per avatar), then the situation (changes)."""
+    def _head(self, avatar: Avatar) -> tuple[Message, Message]:
+        """Rules (shared) and persona (stable per avatar): the cached head of every request."""
         persona = self._persona_cache.get(avatar.avatar_id)
         if persona is None:
             persona = persona_prompt(
                 avatar.persona.describe(), avatar.role, self.role_work.get(avatar.role, "")
             )
             self._persona_cache[avatar.avatar_id] = persona
-        return (
-            Message("system", self.rules),
-            Message("user", persona),
-            Message("user", situation),
-        )
+        return Message("system", self.rules), Message("user", persona)
+
+    def messages(self, avatar: Avatar, situation: str) -> tuple[Message, ...]:
+        """Rules (shared), persona (stable per avatar), then the situation (changes)."""
+        return (*self._head(avatar), Message("user", situation))
 
     # -- speaking --------------------------------------------------------------------------------
 
@@ -448,11 +450,18 @@ def _value(goods: Sequence[tuple[str, int]], prices: Mapping[str, int], currency
     return sum(q if i == currency else q * prices.get(i, 1) for i, q in goods)
 
 
+def _worth(o: Offer, prices: Mapping[str, int], currency: str) -> tuple[int, int, str]:
+    """What an offer gives the avatar and asks of it at market prices, and its verdict:
+    "good" (gets at least what it pays), "fair" (at least 80% of it) or "bad"."""
+    gets, pays = _value(o.give, prices, currency), _value(o.get, prices, currency)
+    return gets, pays, "good" if gets >= pays else "fair" if 10 * gets >= 8 * pays else "bad"
+
+
 def _deal(o: Offer, obs: Observation, currency: str) -> str:
     """An offer's worth to the avatar at market prices, in words (the arithmetic a small model
     cannot do), and whether it would take the last food."""
-    gets, pays = _value(o.give, obs.prices, currency), _value(o.get, obs.prices, currency)
-    word = "a good deal" if gets >= pays else "a fair deal" if 10 * gets >= 8 * pays else "a bad deal"
+    gets, pays, verdict = _worth(o, obs.prices, currency)
+    word = f"a {verdict} deal"
     text = f"worth {gets} {currency} to you for {pays} {currency} of yours: {word} for you"
     food = {i for i, q in o.get if i != currency}
     if food and all(obs.inventory.get(i, 0) <= q for i, q in o.get if i in food):

@@ -150,7 +150,7 @@ class Engine:
         self.max_batch_size = max_batch_size
         if token_budget is not None and token_budget < 1:
             raise ValueError(f"token_budget: must be >= 1, got {token_budget}")
-        # Padded tokens per choose forward pass: small on CPU (see _in_batches), large on GPUs,
+        # Padded tokens per choose forward pass: small on CPU (see _width_groups), large on GPUs,
         # where wide batches are what fills the device.
         self.token_budget = token_budget or (2048 if self.device.type == "cpu" else 65536)
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048))
@@ -333,40 +333,36 @@ class Engine:
         """Batched generation; each row stops on EOS, a stop string or its token limit."""
         return self._in_batches(requests, GenerateRequest, self._generate_batch)
 
-    def _in_batches(self, requests: Sequence, kind: type, run, width=None) -> list:
-        """Check the request type, then run the requests batch by batch, answers in request order.
-
-        Without ``width``: ``max_batch_size`` at a time, in order. With it (a request's new
-        tokens, options included): sorted by width and grouped so that a batch's padded area
-        (rows x widest row) stays within ``token_budget``. Every row of a forward pass is padded
-        to its widest one and the tree mask grows with rows x width x (past + width): on this
-        CPU the town's 61 choices of a tick took 36 s in one batch and 12 s in width-sorted
-        batches of at most 2,048 padded tokens, for the same tokens.
-        """
+    @staticmethod
+    def _check(requests: Sequence, kind: type) -> None:
         for r in requests:
             if not isinstance(r, kind):
                 raise ValueError(f"requests: expected {kind.__name__}, got {type(r).__name__}")
+
+    def _in_batches(self, requests: Sequence, kind: type, run) -> list:
+        """Check the request type, then run ``max_batch_size`` requests at a time, one batch at a time."""
+        self._check(requests, kind)
+        out: list = []
         with self._lock:
-            if width is None:
-                out: list = []
-                for start in range(0, len(requests), self.max_batch_size):
-                    out += run(requests[start : start + self.max_batch_size])
-                return out
-            widths = [width(r) for r in requests]
-            order = sorted(range(len(requests)), key=widths.__getitem__)
-            groups: list[list[int]] = [[]]
-            for i in order:
-                cur = groups[-1]
-                if cur and (
-                    widths[i] * (len(cur) + 1) > self.token_budget or len(cur) >= self.max_batch_size
-                ):
-                    groups.append(cur := [])
-                cur.append(i)
-            answers: list = [None] * len(requests)
-            for group in groups:
-                for i, answer in zip(group, run([requests[i] for i in group]), strict=True):
-                    answers[i] = answer
-            return answers
+            for start in range(0, len(requests), self.max_batch_size):
+                out += run(requests[start : start + self.max_batch_size])
+        return out
+
+    def _width_groups(self, widths: Sequence[int]) -> list[list[int]]:
+        """Row indices sorted by width and grouped so that a batch's padded area (rows x widest
+        row) stays within ``token_budget`` (and its rows within ``max_batch_size``).
+
+        Every row of a forward pass is padded to its widest one and the tree mask grows with
+        rows x width x (past + width): on this CPU the town's 61 choices of a tick took 36 s in
+        one batch and 12 s in width-sorted batches of at most 2,048 padded tokens, same tokens.
+        """
+        groups: list[list[int]] = [[]]
+        for i in sorted(range(len(widths)), key=widths.__getitem__):
+            cur = groups[-1]
+            if cur and (widths[i] * (len(cur) + 1) > self.token_budget or len(cur) >= self.max_batch_size):
+                groups.append(cur := [])
+            cur.append(i)
+        return groups if groups[0] else []
 
     def _generate_batch(self, requests: Sequence[GenerateRequest]) -> list[Completion]:
         t0 = time.perf_counter()
@@ -406,22 +402,30 @@ class Engine:
     # ----------------------------------------------------------------------------- choose
     @torch.inference_mode()
     def choose(self, requests: Sequence[ChooseRequest]) -> list[Choice]:
-        """A calibrated probability per option, from one forward pass per request."""
-        return self._in_batches(requests, ChooseRequest, self._choose_batch, width=self._choose_width)
-
-    def _choose_width(self, r: ChooseRequest) -> int:
-        """A choose row's new tokens: its prompt after the longest cacheable prefix, then its options."""
-        p = self._prepare(r.messages, reserve=32, tail=r.answer_prefix)
-        trunk = len(p.ids) - (p.bounds[-1] if p.bounds else 0)
-        return trunk + sum(len(self._option_ids(r.answer_prefix, o)) for o in r.options)
+        """A calibrated probability per option, from one forward pass per request; requests are
+        batched by width (:meth:`_width_groups`), answers come back in request order."""
+        self._check(requests, ChooseRequest)
+        with self._lock:
+            prompts = [self._prepare(r.messages, reserve=32, tail=r.answer_prefix) for r in requests]
+            widths = [
+                len(p.ids)
+                - (p.bounds[-1] if p.bounds else 0)  # the prompt after its shared prefix
+                + sum(len(self._option_ids(r.answer_prefix, o)) for o in r.options)
+                for r, p in zip(requests, prompts, strict=True)
+            ]
+            answers: list = [None] * len(requests)
+            for group in self._width_groups(widths):
+                batch = self._choose_batch([requests[i] for i in group], [prompts[i] for i in group])
+                for i, answer in zip(group, batch, strict=True):
+                    answers[i] = answer
+            return answers
 
     def _option_ids(self, answer_prefix: str, option: str) -> list[int]:
         sep = " " if answer_prefix and not answer_prefix[-1].isspace() else ""
         return self._tokens(sep + option.strip())
 
-    def _choose_batch(self, requests: Sequence[ChooseRequest]) -> list[Choice]:
+    def _choose_batch(self, requests: Sequence[ChooseRequest], prompts: Sequence[_Prepared]) -> list[Choice]:
         t0 = time.perf_counter()
-        prompts = [self._prepare(r.messages, reserve=32, tail=r.answer_prefix) for r in requests]
         # Content-free twins: the first message only (the shared rules, by the protocol's layout),
         # then "N/A"; only options whose prior is not cached yet. Keeping the persona out of the
         # prior keeps the persona's own preferences in the calibrated score, and lets every
@@ -443,7 +447,7 @@ class Engine:
         twin_list = [(base, (cf, opts[i : i + per_row])) for base, (cf, opts) in twins.items()
                      for i in range(0, len(opts), per_row)]  # fmt: skip
         routes = [r.route if r.session else None for r in requests] + [None] * len(twin_list)
-        rows = self._rows(prompts + [t for _, (t, _) in twin_list], routes)
+        rows = self._rows([*prompts, *(t for _, (t, _) in twin_list)], routes)
         for n, r in enumerate(requests):
             rows[n].branches = tuple(self._option_ids(r.answer_prefix, o) for o in r.options)
         for m, (base, (_, opts)) in enumerate(twin_list):
