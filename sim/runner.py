@@ -20,10 +20,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sim.checkpoint import save_checkpoint
 from sim.config import ScenarioConfig, dump_yaml, load_scenario
@@ -61,7 +61,6 @@ def run_command(
     ``--out``, and the pool (a ``device: cuda`` without a GPU). The folder is then made with its
     ``config.yaml`` and event store together, or not at all.
     """
-    from sim.model import needs_llm
 
     values = {"--ticks": ticks, "--seed": seed, "--replicas": replicas, "--device": device, "--model": model}
     extra = list(overrides)
@@ -75,13 +74,7 @@ def run_command(
     out = Path(out)
     check_out(out)
     with quiet_console() as log:
-        pool = start_llm(cfg, ray_address, quiet=True) if needs_llm(cfg) else None
-        try:
-            run_dir, store = _make_run_folder(out, cfg)
-        except BaseException:
-            if pool is not None:
-                pool.shutdown()
-            raise
+        pool, (run_dir, store) = start_then(cfg, ray_address, lambda pool: _make_run_folder(out, cfg))
         _open_log(log, run_dir, pool)
         _execute(cfg, run_dir, store, state=None, pool=pool)
     print(run_dir)
@@ -321,6 +314,23 @@ def _check_model(cfg: ScenarioConfig, source: str | Path) -> None:
         resolve(cfg.llm.model)
     except ValueError as exc:
         raise UserError(f"{source}: llm.{exc}") from None
+
+
+T = TypeVar("T")
+
+
+def start_then(cfg: ScenarioConfig, ray_address: str | None, prepare: Callable[[Any], T]) -> tuple[Any, T]:
+    """The scenario's pool (None without LLM avatars, quiet) and ``prepare(pool)``; the pool is
+    shut down when ``prepare`` fails (a run or fork folder that could not be made)."""
+    from sim.model import needs_llm
+
+    pool = start_llm(cfg, ray_address, quiet=True) if needs_llm(cfg) else None
+    try:
+        return pool, prepare(pool)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown()
+        raise
 
 
 def start_llm(cfg: ScenarioConfig, ray_address: str | None = None, *, quiet: bool = False) -> Any:

@@ -37,9 +37,8 @@ def fork_command(
 ) -> Path:
     """Make and run the fork; prints its folder as the last line of stdout (as ``run`` does)."""
     from sim.config import load_scenario
-    from sim.model import needs_llm
     from sim.quiet import quiet_console
-    from sim.runner import _make_run_folder, _open_log, _stored_run, check_out, start_llm
+    from sim.runner import _make_run_folder, _open_log, _stored_run, check_out, start_then
     from sim.whatif.events import event_dict, load_events
     from sim.whatif.interventions import static_check
     from sim.whatif.settings import changed_config, parse_set
@@ -83,14 +82,12 @@ def fork_command(
     check_out(out)
     cfg = load_scenario(parent / "config.yaml", [f"run.ticks={end}"], {"run.ticks": "--ticks"})
     with quiet_console() as log:
-        pool = start_llm(cfg, ray_address, quiet=True) if needs_llm(cfg) else None
-        try:
+
+        def prepare(pool: Any) -> tuple[Any, Path, Any]:
             model = _model_at(cfg, parent, start, pool)
-            fork_dir, store = _make_run_folder(out, cfg)
-        except BaseException:
-            if pool is not None:
-                pool.shutdown()
-            raise
+            return (model, *_make_run_folder(out, cfg))
+
+        pool, (model, fork_dir, store) = start_then(cfg, ray_address, prepare)
         _open_log(log, fork_dir, pool)
         _run_fork(model, store, parent, fork_dir, stored, at_tick, changes, cfg, pool)
     print(fork_dir)
