@@ -18,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agents.agenda import CHATTY, LONELY, Economy, RoleWork, purposeful, worth
 from agents.conversation import Conversation
 from agents.intentions import carry_on
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
+from agents.memory import keywords
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import (
     ANSWER_PREFIX,
@@ -100,8 +102,8 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     return list(options)
 
 
-#: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).
-LONELY = 0.5
+#: Loneliness from which talking to anyone here is a reason enough: LONELY ("lonely" in words),
+#: or CHATTY ("a little lonely") when nobody spoke to the avatar (agents.agenda).
 #: Hunger from which eating is offered to the model at all ("a little hungry" in words).
 SNACK = 0.3
 #: Hunger (with food in hand) and tiredness at which a conversation no longer holds an avatar.
@@ -136,7 +138,9 @@ def talk_with_reason(options: Sequence[Action], obs: Observation, sells: bool = 
     the flood rule.
     """
     spoke = {m.sender for m in obs.messages}
-    reason = obs.needs.get("loneliness", 0.0) >= LONELY or sells
+    lonely = obs.needs.get("loneliness", 0.0)
+    # A little lonely: anyone here, unless someone spoke to us (then them); lonely: anyone.
+    reason = lonely >= LONELY or sells or (lonely >= CHATTY and not spoke)
     peckish = obs.needs.get("hunger", 0.0) >= SNACK or obs.needs.get("tiredness", 0.0) >= URGENT
     out: list[Action] = []
     for o in options:
@@ -169,7 +173,7 @@ def sensible_trades(
     for o in options:
         offer = offers.get(o.offer_id) if o.offer_id is not None else None
         if offer is not None and o.kind in ("accept", "reject"):
-            gets, pays, verdict = _worth(offer, obs.prices, currency)
+            gets, pays, verdict = worth(offer, obs.prices, currency)
             takes_food = any(i in food and obs.inventory.get(i, 0) <= q for i, q in offer.get)
             if o.kind == "reject" and gets > pays and not takes_food:
                 continue
@@ -213,6 +217,8 @@ class LLMPolicy:
         work_places: Mapping[str, Sequence[str]] | None = None,
         foods: Sequence[str] = (),
         session_tokens: int = 0,
+        work: Mapping[str, RoleWork] | None = None,
+        economy: Economy | None = None,
     ) -> None:
         self.rules = rules_prompt(world_name, description)
         self.description = description or f"{world_name}, a small town."
@@ -224,7 +230,10 @@ class LLMPolicy:
         self.sample = sample
         self.memories_k = memories_k
         self.session_tokens = session_tokens  # 0: a fresh full prompt every decision
+        self.work = dict(work or {})  # role -> its work (agents.agenda); none: no narrowing
+        self.economy = economy
         self._persona_cache: dict[int, str] = {}
+        self._words: tuple[int, set[str]] | None = None
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -241,6 +250,7 @@ class LLMPolicy:
         sells = "trad" in avatar.role.lower() and any(obs.inventory.values())
         sells = sells and not talked_lately(avatar, ctx.tick)
         options = talk_with_reason(focus_on_urgent_need(options[:MAX_OPTIONS], obs.needs), obs, sells)
+        options = purposeful(options, obs, self.work.get(avatar.role), self.economy)
         options = sensible_trades(options, obs, self.foods, ctx.currency)
         if len(options) == 1:
             return options[0]
@@ -370,7 +380,7 @@ class LLMPolicy:
             place=_where(obs),
             speaker=names.get(me, f"#{me}"),
             who=who,
-            want=_want(obs, avatar.role, turns, me, names),
+            want=_want(obs, avatar.role, turns, me, names, self._town_words(ctx), ctx.currency),
             listeners=listeners,
             conversation=so_far,
             last_turn=turns_left <= 1,
@@ -391,6 +401,21 @@ class LLMPolicy:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _town_words(self, ctx: TickContext) -> set[str]:
+        """The town's own words (items, places, names, the currency), lower-case (cached while
+        the population's size stays the same)."""
+        cached = self._words
+        if cached is not None and cached[0] == len(ctx.names):
+            return cached[1]
+        eco = self.economy
+        words = {ctx.currency.lower()}
+        words |= {w.lower() for n in ctx.names.values() for w in n.split()}
+        words |= {p.lower() for ps in self.work_places.values() for p in ps}
+        if eco is not None:
+            words |= {i.lower() for i in (*eco.grows, *eco.recipes, *eco.foods, *eco.markets)}
+        self._words = (len(ctx.names), words)
+        return words
 
     def _memories(self, avatar: Avatar, obs: Observation, ctx: TickContext, k: int | None = None) -> str:
         if avatar.memory is None or not len(avatar.memory):
@@ -425,42 +450,60 @@ def _here(options: Sequence[Action]) -> str:
     return "Here you can " + (", ".join(can[:-1]) + " and " + can[-1] if len(can) > 1 else can[0]) + "."
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+
+
+def topic(line: str, town_words: set[str], skip: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """What a line is about, for the answer's scene: the first word of the town it names (a
+    person, place, item, the currency), else its longest content word ("" for none); words in
+    ``skip`` (lower-case) are never the topic."""
+    words: list[str] = [w for w in _WORD.findall(line) if w.lower() not in skip]
+    for w in words:
+        if w.lower() in town_words or w.lower().rstrip("s") in town_words:
+            return w
+    plain = keywords(line)  # the memory's stop words dropped
+    content = [w for w in words if len(w) >= 4 and w.lower() in plain]
+    return max(content, key=len) if content else ""
+
+
 def _want(
-    obs: Observation, role: str, turns: Sequence[tuple[int, str]], me: int, names: Mapping[int, str]
+    obs: Observation,
+    role: str,
+    turns: Sequence[tuple[int, str]],
+    me: int,
+    names: Mapping[int, str],
+    town_words: set[str] = frozenset(),  # type: ignore[assignment]
+    currency: str = "coin",
 ) -> str:
-    """What the speaker wants, in a few words, for the speech script's scene line."""
+    """What the speaker wants, in a few concrete words (a person, an item, a price, a place),
+    for the speech script's scene line: the 135M model names what the scene names (a reply's
+    topic is what the line it answers was about)."""
     if turns and turns[-1][0] != me:
-        return f"answers {names.get(turns[-1][0], 'them')}"
+        who = names.get(turns[-1][0], "them")
+        us = {w.lower() for n in (who, names.get(me, "")) for w in n.split()}  # names are no topic
+        items = {i.lower() for i in (*obs.prices, *obs.inventory)}
+        about = topic(turns[-1][1], (town_words | items) - us, skip=us)
+        return f"answers {who} about {about}" if about else f"answers {who}"
     needs = obs.needs
     if needs.get("hunger", 0.0) >= 0.5 and not obs.inventory:
-        return "is hungry and wants food"
-    goods = [i for i, q in sorted(obs.inventory.items()) if q]
+        return "is hungry and wants to buy bread" if "bread" in obs.prices else "is hungry and wants food"
+    goods = [i for i, q in sorted(obs.inventory.items(), key=lambda kv: -kv[1]) if q]
     if "trad" in role and goods:
-        return f"wants to sell {goods[0]}"
+        price = obs.prices.get(goods[0])
+        return f"wants to sell {goods[0]}" + (f" at {price} {currency}" if price else "")
     if obs.projects and ("collab" in role or "build" in role):
-        return f"wants help with the {obs.projects[0].template}"
-    if needs.get("loneliness", 0.0) >= LONELY:
-        return "wants company"
+        p = obs.projects[0]
+        need = p.missing[0][0] if p.missing else "hands"
+        return f"wants help with the {p.template}, which needs {need}"
     if goods:
-        return f"has {goods[0]} to trade"
-    return "wants a chat"
-
-
-def _value(goods: Sequence[tuple[str, int]], prices: Mapping[str, int], currency: str) -> int:
-    return sum(q if i == currency else q * prices.get(i, 1) for i, q in goods)
-
-
-def _worth(o: Offer, prices: Mapping[str, int], currency: str) -> tuple[int, int, str]:
-    """What an offer gives the avatar and asks of it at market prices, and its verdict:
-    "good" (gets at least what it pays), "fair" (at least 80% of it) or "bad"."""
-    gets, pays = _value(o.give, prices, currency), _value(o.get, prices, currency)
-    return gets, pays, "good" if gets >= pays else "fair" if 10 * gets >= 8 * pays else "bad"
+        return f"has {obs.inventory[goods[0]]} {goods[0]} and wants company"
+    return "wants company"
 
 
 def _deal(o: Offer, obs: Observation, currency: str) -> str:
     """An offer's worth to the avatar at market prices, in words (the arithmetic a small model
     cannot do), and whether it would take the last food."""
-    gets, pays, verdict = _worth(o, obs.prices, currency)
+    gets, pays, verdict = worth(o, obs.prices, currency)
     word = f"a {verdict} deal"
     text = f"worth {gets} {currency} to you for {pays} {currency} of yours: {word} for you"
     food = {i for i, q in o.get if i != currency}

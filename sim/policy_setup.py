@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agents.agenda import Economy, RoleWork
 from agents.llm_policy import LLMPolicy, SpeechSettings
 from sim.config import ScenarioConfig
 
-__all__ = ["llm_policy_for", "role_work", "work_places"]
+__all__ = ["economy", "llm_policy_for", "role_kinds", "role_work", "work_places"]
 
 
 def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
@@ -36,7 +37,42 @@ def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
         work_places=work_places(cfg),
         foods=[i for i, c in cfg.economy.items.items() if c.food > 0],
         session_tokens=llm_cfg.session_tokens,
+        work=role_kinds(cfg),
+        economy=economy(cfg),
     )
+
+
+def economy(cfg: ScenarioConfig) -> Economy:
+    """Where things grow, are made and are sold, from the scenario's economy and places."""
+    eco, places = cfg.economy, cfg.world.places
+    offering = {kind: tuple(n for n, p in places.items() if kind in p.offers) for kind in eco.gathering}
+    grows: dict[str, tuple[str, ...]] = {}
+    for kind, items in eco.gathering.items():
+        for item in items:
+            grows[item] = tuple(dict.fromkeys([*grows.get(item, ()), *(offering.get(kind) or ())]))
+    return Economy(
+        grows=grows,
+        recipes={name: dict(r.inputs) for name, r in eco.recipes.items()},
+        workshops={
+            name: tuple(n for n, p in places.items() if r.place in p.offers)
+            for name, r in eco.recipes.items()
+        },
+        markets=tuple(n for n, p in places.items() if "market" in p.offers),
+        foods=tuple(i for i, c in eco.items.items() if c.food > 0),
+        currency=eco.currency,
+    )
+
+
+def role_kinds(cfg: ScenarioConfig) -> dict[str, RoleWork]:
+    """Each role's kind of work (agents.agenda), recognised by role name as in :func:`role_work`."""
+    out = {}
+    for role in cfg.population.roles:
+        name = role.name.lower()
+        for key, kind in (("gather", "gather"), ("craft", "craft"), ("trad", "trade"), ("collab", "build")):
+            if key in name:
+                out[role.name] = RoleWork(kind)
+                break
+    return out
 
 
 def _and(items: Sequence[str]) -> str:

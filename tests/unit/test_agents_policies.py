@@ -196,7 +196,7 @@ def test_speech_prompt_is_a_dialogue_script_with_the_conversation_so_far() -> No
     head, scene = req.prompt
     assert req.messages == ()  # plain text the model continues, no chat template
     assert "Bruno Hale: Fresh bread, Ada?" in scene.splitlines()
-    assert "answers Bruno Hale; Bruno Hale is here." in scene.splitlines()[0]
+    assert "answers Bruno Hale about bread; Bruno Hale is here." in scene.splitlines()[0]
     assert scene.endswith("\nAda Brook:")
     assert req.stop == ("\n",)
     assert req.banned == ("(", "*", "[")
