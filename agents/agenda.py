@@ -35,6 +35,8 @@ __all__ = [
     "CHATTY",
     "LONELY",
     "SURPLUS",
+    "URGENT",
+    "URGENT_BY_NEED",
     "Economy",
     "RoleWork",
     "food_options",
@@ -44,6 +46,12 @@ __all__ = [
     "worth",
 ]
 
+#: A need at or above this level takes the avatar's whole attention (hunger sooner: an avatar
+#: holding food should not go hungry because work looked likelier to a small model; the rule
+#: policies eat from 0.6; from 0.5, the world's "hungry", 8 town avatars still went hungry with food).
+#: Intentions (agents/intentions.py) end at the same levels.
+URGENT = 0.8
+URGENT_BY_NEED = {"hunger": 0.5}
 #: Holding at least this many of an item is a surplus worth taking to the market.
 SURPLUS = 4
 #: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).
@@ -176,7 +184,20 @@ def work_options(options: Sequence[Action], obs: Observation, work: RoleWork, ec
             return _moves(options, eco.markets)
         return [o for o in options if o.kind == "order" and o.side == "buy"]
     if kind == "build":
-        return [o for o in options if o.kind.startswith("project_")]
+        build = [o for o in options if o.kind.startswith("project_")]
+        if build or not obs.projects:
+            return build
+        # Holding what a project lacks: take it to the site; lacking it: gather it here, or go
+        # where it grows (gathering on and on, builders gathered 46 wood and gave 8).
+        missing = {i for p in obs.projects for i, _ in p.missing}
+        if any(obs.inventory.get(i, 0) >= 2 for i in missing):
+            sites = [pl for p in obs.projects for pl in (p.place, *p.sites) if pl]
+            if obs.place not in sites:
+                return _moves(options, sites)
+        get = [o for o in options if o.kind == "gather" and o.item in missing]
+        return get or _moves(
+            options, sorted({pl for p in obs.projects for i, pl in p.sources if i in missing})
+        )
     return []
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agents.agenda import URGENT, URGENT_BY_NEED
 from world.types import Action, Observation
 
 __all__ = ["HOLD_TICKS", "INTENDED_KINDS", "URGENT", "Intention", "carry_on", "intend"]
@@ -22,8 +23,8 @@ __all__ = ["HOLD_TICKS", "INTENDED_KINDS", "URGENT", "Intention", "carry_on", "i
 HOLD_TICKS = 3
 #: Kinds of action that start one (work that naturally takes several turns).
 INTENDED_KINDS = ("gather", "craft")
-#: A need at or above this level interrupts (the policy's own urgency level).
-URGENT = 0.8
+#: A need at the policy's own urgency levels interrupts (hunger from the world's "hungry": at
+#: 0.8, avatars kept gathering next to their bread): URGENT, URGENT_BY_NEED (agents.agenda).
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ def interrupted(intention: Intention, obs: Observation) -> str | None:
         return "someone spoke"
     if any(o.target == me for o in obs.offers):
         return "an offer"
-    if any(level >= URGENT for level in obs.needs.values()):
+    if any(level >= URGENT_BY_NEED.get(n, URGENT) for n, level in obs.needs.items()):
         return "an urgent need"
     return None
 

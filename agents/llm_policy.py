@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agents.agenda import CHATTY, LONELY, Economy, RoleWork, purposeful, worth
+from agents.agenda import CHATTY, LONELY, URGENT, URGENT_BY_NEED, Economy, RoleWork, purposeful, worth
 from agents.conversation import Conversation
 from agents.intentions import carry_on
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
@@ -77,11 +77,6 @@ def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
     return line or "Hello."
 
 
-#: A need at or above this level takes the avatar's whole attention (hunger sooner: an avatar
-#: holding food should not go hungry because work looked likelier to a small model; the rule
-#: policies eat from 0.6; from 0.5, the world's "hungry", 8 town avatars still went hungry with food).
-URGENT = 0.8
-URGENT_BY_NEED = {"hunger": 0.5}
 #: The options that relieve each need.
 RELIEF = {"hunger": ("consume",), "tiredness": ("rest",), "loneliness": ("say",)}
 

@@ -68,6 +68,17 @@ def test_each_role_does_its_work_here_or_goes_where_it_is(town: Any) -> None:
     assert sells and all(lb.startswith(("sell ", "offer Nia")) for lb in sells)
 
 
+def test_a_builder_works_on_its_project_or_goes_to_get_what_it_needs(town: Any) -> None:
+    project = ({"proposer": "Bo", "template": "bridge", "member": True},)
+    others = ({"name": "Bo"},)
+    at_site = _labels(town, role="collaborator", place="plaza", others=others, projects=project)
+    assert at_site and all(lb.startswith(("contribute ", "propose ")) for lb in at_site)
+    # Away from the site, where the missing wood grows: gather it.
+    assert _labels(town, role="collaborator", place="forest", others=others, projects=project) == [
+        "gather wood"
+    ]
+
+
 def test_someone_speaking_or_loneliness_keeps_talk(town: Any) -> None:
     spoken = _labels(
         town, role="gatherer", place="farm", others=({"name": "Bo"},), heard=({"from": "Bo", "text": "hi"},)
