@@ -7,34 +7,30 @@ options, so the avatar can only ever pick an action the world offered (a prompt 
 sway the pick, never add an option). Trade talk turns into trades the same way: "offer ..."
 and "accept offer ..." are options, never parsed out of what someone said.
 
-Speaking is a ``GenerateRequest`` for an avatar that chose to ``say``: the conversation so far
-is in the prompt, and the text is cleaned (one line, no speaker prefix, bounded length).
+Speaking is a ``GenerateRequest`` for an avatar that chose to ``say`` (agents/speech.py: the
+conversation so far in a dialogue script; a few samples, the most on-topic said).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents.agenda import CHATTY, LONELY, URGENT, URGENT_BY_NEED, Economy, RoleWork, purposeful, worth
 from agents.conversation import Conversation
 from agents.intentions import carry_on
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
-from agents.memory import keywords
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import (
     ANSWER_PREFIX,
-    SPEECH_BANNED,
     choose_prompt,
     needs_text,
     persona_prompt,
     quote,
     rules_prompt,
-    speech_script,
 )
 from agents.session import Session, delta_entry
+from agents.speech import Speaker, SpeechSettings, clean_speech, where
 from world.types import Action, Observation, Offer, ProjectView
 
 if TYPE_CHECKING:
@@ -49,32 +45,6 @@ __all__ = [
     "focus_on_urgent_need",
     "talk_with_reason",
 ]
-
-
-@dataclass(frozen=True)
-class SpeechSettings:
-    """Sampling settings for speech (from the scenario's ``llm`` section)."""
-
-    max_new_tokens: int = 48
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 50
-    repetition_penalty: float = 1.1
-
-
-_PREFIX = re.compile(r"^\s*(?:[A-Z][\w .'-]{0,40}:\s+)")
-
-
-def clean_speech(text: str, speaker_name: str = "", limit: int = 240) -> str:
-    """Generated text as one spoken line: first non-empty line, no "Name:" prefix, no wrapping
-    quotes, at most ``limit`` characters. Empty output becomes a plain greeting."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = _PREFIX.sub("", line, count=1) if speaker_name or ":" in line[:42] else line
-    line = line.strip().strip('"').strip("'").strip()
-    if len(line) > limit:
-        cut = line[:limit].rsplit(" ", 1)[0]
-        line = cut + "..."
-    return line or "Hello."
 
 
 #: The options that relieve each need.
@@ -227,8 +197,8 @@ class LLMPolicy:
         self.session_tokens = session_tokens  # 0: a fresh full prompt every decision
         self.work = dict(work or {})  # role -> its work (agents.agenda); none: no narrowing
         self.economy = economy
+        self.speaker = Speaker(self.description, self.speech, economy, self.work_places)
         self._persona_cache: dict[int, str] = {}
-        self._words: tuple[int, set[str]] | None = None
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -264,13 +234,18 @@ class LLMPolicy:
             situation = delta_entry(ctx.tick, facts, session.facts, heard)
             fresh = not session.fits(situation, self.session_tokens)
         if fresh:
+            told = _relevant(options, self.work.get(avatar.role))
             situation = choose_prompt(
                 tick=ctx.tick,
-                place=_where(obs),
+                place=where(obs),
                 needs=obs.needs,
-                status=" ".join(facts[k] for k in ("have", "offers", "muted") if not _gone(facts, k)),
-                context=" ".join(facts[k] for k in ("prices", "projects") if not _gone(facts, k)),
-                nearby=[ctx.names.get(i, f"#{i}") for i in obs.nearby],
+                status=" ".join(
+                    facts[k] for k in ("have", "offers", "muted") if k in told and not _gone(facts, k)
+                ),
+                context=" ".join(
+                    facts[k] for k in ("prices", "projects") if k in told and not _gone(facts, k)
+                ),
+                nearby=[ctx.names.get(i, f"#{i}") for i in obs.nearby] if "people" in told else None,
                 heard=[(ctx.names.get(m.sender, f"#{m.sender}"), m.text) for m in obs.messages],
                 memories=self._memories(avatar, obs, ctx),
                 n_options=len(options),
@@ -355,62 +330,26 @@ class LLMPolicy:
         conversation: Conversation | None,
         turns_left: int,
     ) -> GenerateRequest:
-        """The ``generate`` request for the text of a chosen ``say`` action (from the same
-        observation the avatar decided on)."""
-        names = ctx.names
-        me = avatar.avatar_id
-        if action.target is not None:
-            listeners = [names.get(action.target, f"#{action.target}")]
-        else:
-            listeners = [names.get(i, f"#{i}") for i in obs.nearby] or ["everyone here"]
-        turns = list(conversation.turns) if conversation else []
-        if not turns:
-            # Not in a conversation yet: what was just said to us is its start.
-            turns = [(m.sender, m.text) for m in obs.messages[-2:]]
-        so_far = [(names.get(sp, f"#{sp}"), t) for sp, t in turns[-4:]]
-        persona = getattr(avatar, "persona", None)
-        who = f"a {persona.occupation}" if persona is not None else f"a {avatar.role or 'townsperson'}"
-        head, scene = speech_script(
-            description=self.description,
-            place=_where(obs),
-            speaker=names.get(me, f"#{me}"),
-            who=who,
-            want=_want(obs, avatar.role, turns, me, names, self._town_words(ctx), ctx.currency),
-            listeners=listeners,
-            conversation=so_far,
-            last_turn=turns_left <= 1,
-        )
-        s = self.speech
-        return GenerateRequest(
-            prompt=(head, scene),
-            max_new_tokens=s.max_new_tokens,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=s.top_k,
-            repetition_penalty=s.repetition_penalty,
-            stop=("\n",),
-            seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "say"),
-            request_id=f"{ctx.tick}:{avatar.avatar_id}:say",
-            route=avatar.avatar_id,
-            banned=SPEECH_BANNED,
-        )
+        """The ``generate`` request for the text of a chosen ``say`` (see :class:`Speaker`)."""
+        return self.speaker.request(avatar, action, obs, ctx, conversation, turns_left)
+
+    def speech_requests(
+        self,
+        avatar: Avatar,
+        action: Action,
+        obs: Observation,
+        ctx: TickContext,
+        conversation: Conversation | None,
+        turns_left: int,
+    ) -> list[GenerateRequest]:
+        """That request and its other samples (see :meth:`Speaker.requests`)."""
+        return self.speaker.requests(avatar, action, obs, ctx, conversation, turns_left)
+
+    def pick_speech(self, avatar: Avatar, texts: Sequence[str], ctx: TickContext) -> int:
+        """Which sampled line to say (see :meth:`Speaker.pick`)."""
+        return self.speaker.pick(avatar, texts, ctx)
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _town_words(self, ctx: TickContext) -> set[str]:
-        """The town's own words (items, places, names, the currency), lower-case (cached while
-        the population's size stays the same)."""
-        cached = self._words
-        if cached is not None and cached[0] == len(ctx.names):
-            return cached[1]
-        eco = self.economy
-        words = {ctx.currency.lower()}
-        words |= {w.lower() for n in ctx.names.values() for w in n.split()}
-        words |= {p.lower() for ps in self.work_places.values() for p in ps}
-        if eco is not None:
-            words |= {i.lower() for i in (*eco.grows, *eco.recipes, *eco.foods, *eco.markets)}
-        self._words = (len(ctx.names), words)
-        return words
 
     def _memories(self, avatar: Avatar, obs: Observation, ctx: TickContext, k: int | None = None) -> str:
         if avatar.memory is None or not len(avatar.memory):
@@ -422,12 +361,23 @@ class LLMPolicy:
         return avatar.memory.render(query, ctx.tick, self.prompt_tokens // 3, k or self.memories_k)
 
 
-def _where(obs: Observation) -> str:
-    if obs.place:
-        return f"the {obs.place}"
-    if obs.travelling_to:
-        return f"the road to the {obs.travelling_to}"
-    return "town"
+def _relevant(options: Sequence[Action], work: RoleWork | None) -> set[str]:
+    """The situation's facts that bear on a choice among ``options``: holdings and sanctions
+    always; prices for a trade, the offers for an answer to one, projects for project work,
+    the people here for an option that involves someone. The rest is left out of the prompt: it
+    costs tokens on every decision, and a prompt that changes early (prices move every tick)
+    leaves less of the avatar's last prompt to reuse."""
+    kinds = {o.kind for o in options}
+    told = {"have", "muted"}
+    if kinds & {"order", "offer", "accept", "reject"}:
+        told.add("prices")
+    if kinds & {"accept", "reject"}:
+        told.add("offers")
+    if any(k.startswith("project_") for k in kinds) or (work is not None and work.kind == "build"):
+        told.add("projects")
+    if any(o.target is not None for o in options):
+        told.add("people")
+    return told
 
 
 def _here(options: Sequence[Action]) -> str:
@@ -443,56 +393,6 @@ def _here(options: Sequence[Action]) -> str:
     if not can:
         return ""
     return "Here you can " + (", ".join(can[:-1]) + " and " + can[-1] if len(can) > 1 else can[0]) + "."
-
-
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-
-
-def topic(line: str, town_words: set[str], skip: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-    """What a line is about, for the answer's scene: the first word of the town it names (a
-    person, place, item, the currency), else its longest content word ("" for none); words in
-    ``skip`` (lower-case) are never the topic."""
-    words: list[str] = [w for w in _WORD.findall(line) if w.lower() not in skip]
-    for w in words:
-        if w.lower() in town_words or w.lower().rstrip("s") in town_words:
-            return w
-    plain = keywords(line)  # the memory's stop words dropped
-    content = [w for w in words if len(w) >= 4 and w.lower() in plain]
-    return max(content, key=len) if content else ""
-
-
-def _want(
-    obs: Observation,
-    role: str,
-    turns: Sequence[tuple[int, str]],
-    me: int,
-    names: Mapping[int, str],
-    town_words: set[str] = frozenset(),  # type: ignore[assignment]
-    currency: str = "coin",
-) -> str:
-    """What the speaker wants, in a few concrete words (a person, an item, a price, a place),
-    for the speech script's scene line: the 135M model names what the scene names (a reply's
-    topic is what the line it answers was about)."""
-    if turns and turns[-1][0] != me:
-        who = names.get(turns[-1][0], "them")
-        us = {w.lower() for n in (who, names.get(me, "")) for w in n.split()}  # names are no topic
-        items = {i.lower() for i in (*obs.prices, *obs.inventory)}
-        about = topic(turns[-1][1], (town_words | items) - us, skip=us)
-        return f"answers {who} about {about}" if about else f"answers {who}"
-    needs = obs.needs
-    if needs.get("hunger", 0.0) >= 0.5 and not obs.inventory:
-        return "is hungry and wants to buy bread" if "bread" in obs.prices else "is hungry and wants food"
-    goods = [i for i, q in sorted(obs.inventory.items(), key=lambda kv: -kv[1]) if q]
-    if "trad" in role and goods:
-        price = obs.prices.get(goods[0])
-        return f"wants to sell {goods[0]}" + (f" at {price} {currency}" if price else "")
-    if obs.projects and ("collab" in role or "build" in role):
-        p = obs.projects[0]
-        need = p.missing[0][0] if p.missing else "hands"
-        return f"wants help with the {p.template}, which needs {need}"
-    if goods:
-        return f"has {obs.inventory[goods[0]]} {goods[0]} and wants company"
-    return "wants company"
 
 
 def _deal(o: Offer, obs: Observation, currency: str) -> str:
@@ -570,7 +470,7 @@ def _facts(obs: Observation, ctx: TickContext, here: str) -> dict[str, str]:
     facts = _status_parts(obs, ctx)
     for key, gone in _GONE.items():
         facts[key] = facts[key] or gone
-    facts["where"] = f"You are at {_where(obs)}." + (f" {here}" if here else "")
+    facts["where"] = f"You are at {where(obs)}." + (f" {here}" if here else "")
     facts["needs"] = needs_text(obs.needs)
     nearby = [ctx.names.get(i, f"#{i}") for i in obs.nearby]
     facts["people"] = f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here."

@@ -131,7 +131,7 @@ def _situation(
     place: str,
     needs: Mapping[str, float],
     status: str,
-    nearby: Sequence[str],
+    nearby: Sequence[str] | None,
     heard: Sequence[tuple[str, str]],
     memories: str,
     budget_tokens: int,
@@ -152,7 +152,13 @@ def _situation(
             f"You are at {place}." + (f" {here}" if here else ""),
             context,
             mem,
-            f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here.",
+            (
+                ""
+                if nearby is None
+                else f"People here: {', '.join(nearby)}."
+                if nearby
+                else "Nobody else is here."
+            ),
             status,
             *(["You heard:", *heard_lines] if heard_lines else []),
             needs_text(needs),
@@ -173,7 +179,7 @@ def choose_prompt(
     place: str,
     needs: Mapping[str, float],
     status: str,
-    nearby: Sequence[str],
+    nearby: Sequence[str] | None,
     heard: Sequence[tuple[str, str]],
     memories: str,
     n_options: int,

@@ -30,7 +30,7 @@ from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.intentions import intend
 from agents.llm_policy import LLMPolicy, clean_speech
-from agents.lm import LanguageModel
+from agents.lm import GenerateRequest, LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
 from agents.population import agent_state_every, persona_templates, plan_population
@@ -393,7 +393,8 @@ class MetaverseModel(mesa.Model):
         if not todo:
             return actions
         assert self.llm is not None
-        requests = []
+        requests: list[GenerateRequest] = []
+        spans = []  # each speaker's candidates: requests[start:end]
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
             policy = avatar.policy
@@ -401,19 +402,26 @@ class MetaverseModel(mesa.Model):
             obs = observations[a.actor]
             conv = self.conversations.find(a.actor, a.target, obs.place)
             left = self.conversations.turns_left(a.actor, a.target, obs.place)
-            requests.append(policy.speech_request(avatar, a, obs, ctx, conv, left))
+            start = len(requests)
+            requests += policy.speech_requests(avatar, a, obs, ctx, conv, left)
+            spans.append((start, len(requests)))
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
         spoken: list[Action | None] = list(actions)
-        for (i, a), c in zip(todo, completions, strict=True):
-            if c.error:
-                avatar = self.llm_avatars[a.actor]
+        for (i, a), (start, end) in zip(todo, spans, strict=True):
+            avatar = self.llm_avatars[a.actor]
+            answered = [c for c in completions[start:end] if not c.error]
+            if not answered:
+                error = completions[start].error
                 spoken[i] = self._fall_back(
-                    avatar, "speech", c.error, observations, options, ctx, fallbacks, exclude="say"
+                    avatar, "speech", error, observations, options, ctx, fallbacks, exclude="say"
                 )
-            else:
-                spoken[i] = replace(a, text=clean_speech(c.text, self.names[a.actor]))
+                continue
+            texts = [clean_speech(c.text, self.names[a.actor]) for c in answered]
+            policy = avatar.policy
+            assert isinstance(policy, LLMPolicy)
+            spoken[i] = replace(a, text=texts[policy.pick_speech(avatar, texts, ctx)])
         return [a for a in spoken if a is not None]
 
     # -- after the tick --------------------------------------------------------------------------------

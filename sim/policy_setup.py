@@ -32,6 +32,7 @@ def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
             top_p=llm_cfg.top_p,
             top_k=llm_cfg.top_k,
             repetition_penalty=llm_cfg.repetition_penalty,
+            candidates=llm_cfg.speech_candidates,
         ),
         role_work=role_work(cfg),
         work_places=work_places(cfg),

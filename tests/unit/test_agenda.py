@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agents.agenda import Economy, RoleWork, purposeful, worth
-from agents.llm_policy import topic
+from agents.speech import topic
 from sim.bench.behaviour import Case, _cfg, build_case
 from sim.policy_setup import economy, role_kinds
 from world.types import Offer

@@ -252,6 +252,7 @@ def test_a_project_in_the_prompt_shows_what_it_needs_and_when_it_is_due() -> Non
     )  # fmt: skip
     world = _llm_world()
     world.observations[1] = _obs(tick=40, projects=(bridge,))
+    world.options[1].append(Action(1, "project_join", project_id=3))  # projects are told for project work
     pending = _decide(LLMPolicy(world_name="town"), _avatar(1), _ctx(world, tick=40))
     last = pending.request.messages[-1].content
     assert "% done" not in last

@@ -151,7 +151,8 @@ def test_llm_requests_of_a_tick_go_to_the_model_together() -> None:
         calls.append((len(lm.choose_batches) - before[0], len(lm.generate_batches) - before[1]))
         says = [e for e in model.last_events if e.kind == "say"]
         choose = len(lm.choose_batches[-1]) if calls[-1][0] else 0
-        assert model.last_metrics["llm.requests"] == choose + len(says)
+        samples = model.config.llm.speech_candidates  # each line is drawn from this many samples
+        assert model.last_metrics["llm.requests"] == choose + samples * len(says)
         assert all(e.text in lm.lines for e in says)
         assert all("conversation_id" in e.data for e in says if e.data.get("delivered", True))
     assert all(c <= 1 and g <= 1 for c, g in calls)  # at most one call of each kind per tick
