@@ -177,14 +177,19 @@ def work_options(options: Sequence[Action], obs: Observation, work: RoleWork, ec
         # in the town, crafters that went to buy placed 50 orders and crafted 4 goods).
         return _moves(options, sorted({p for i in inputs for p in eco.grows.get(i, ())}))
     if kind == "trade":
-        sell = [o for o in options if _sells(o, held, offers=True)]
+        # On the market through its book; elsewhere to the people met (at the market, traders'
+        # offers at market price to each other only made every trader answer offers).
+        sell = [o for o in options if _sells(o, held, offers=obs.place not in eco.markets)]
         if sell:
             return sell
         if obs.place not in eco.markets:
             return _moves(options, eco.markets)
         return [o for o in options if o.kind == "order" and o.side == "buy"]
     if kind == "build":
-        build = [o for o in options if o.kind.startswith("project_")]
+        # Giving what a project lacks first: it is what finishes projects (joining one more, or
+        # proposing another, does not).
+        build = [o for o in options if o.kind == "project_contribute"]
+        build = build or [o for o in options if o.kind.startswith("project_")]
         if build or not obs.projects:
             return build
         # Holding what a project lacks: take it to the site; lacking it: gather it here, or go

@@ -1,6 +1,7 @@
 """Intentions: a decision that carries on for a few ticks without asking the model again.
 
-When an LLM avatar chooses to work (``gather``, ``craft``), it keeps at it for up to
+When an LLM avatar chooses to work (``gather``, ``craft``, ``project_contribute``, an ``order`` on
+the market's book; or is left only that work by its agenda), it keeps at it for up to
 :data:`HOLD_TICKS` more ticks without a model call, as a person finishing a job would, until
 something interrupts it: someone says something to it, an offer addresses it, a need turns
 urgent, or the action is no longer among its legal options (the field is empty, the inputs are
@@ -22,7 +23,7 @@ __all__ = ["HOLD_TICKS", "INTENDED_KINDS", "URGENT", "Intention", "carry_on", "i
 #: Ticks an intention may run after the tick it was chosen in.
 HOLD_TICKS = 3
 #: Kinds of action that start one (work that naturally takes several turns).
-INTENDED_KINDS = ("gather", "craft")
+INTENDED_KINDS = ("gather", "craft", "project_contribute", "order")
 #: A need at the policy's own urgency levels interrupts (hunger from the world's "hungry": at
 #: 0.8, avatars kept gathering next to their bread): URGENT, URGENT_BY_NEED (agents.agenda).
 
@@ -44,7 +45,14 @@ class Intention:
         """The inverse of :meth:`as_dict`."""
         a = d["action"]
         action = Action(
-            a["actor"], a["kind"], item=a.get("item"), recipe=a.get("recipe"), qty=a.get("qty", 1)
+            a["actor"],
+            a["kind"],
+            item=a.get("item"),
+            recipe=a.get("recipe"),
+            qty=a.get("qty", 1),
+            project_id=a.get("project_id"),
+            side=a.get("side"),
+            price=a.get("price"),
         )
         return cls(action, int(d["since"]), int(d["until"]))
 
@@ -76,6 +84,13 @@ def carry_on(intention: Intention | None, obs: Observation, options: Sequence[Ac
         return None
     want = intention.action
     for option in options:
-        if option.kind == want.kind and option.item == want.item and option.recipe == want.recipe:
+        # At the world's current terms (an order's price follows the market's).
+        same = (option.item, option.recipe, option.project_id, option.side) == (
+            want.item,
+            want.recipe,
+            want.project_id,
+            want.side,
+        )
+        if option.kind == want.kind and same:
             return option
     return None  # no longer legal here: ask again

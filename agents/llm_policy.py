@@ -13,12 +13,13 @@ conversation so far in a dialogue script; a few samples, the most on-topic said)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from agents.agenda import CHATTY, LONELY, URGENT, URGENT_BY_NEED, Economy, RoleWork, purposeful, worth
 from agents.conversation import Conversation
-from agents.intentions import carry_on
+from agents.intentions import carry_on, intend
 from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import (
@@ -218,6 +219,7 @@ class LLMPolicy:
         options = purposeful(options, obs, self.work.get(avatar.role), self.economy)
         options = sensible_trades(options, obs, self.foods, ctx.currency)
         if len(options) == 1:
+            avatar.intention = intend(options[0], ctx.tick)  # work it was left to do carries on
             return options[0]
         reply = self._reply(avatar.avatar_id, obs, options, ctx)
         if reply is not None:
@@ -259,7 +261,7 @@ class LLMPolicy:
             messages = self.messages(avatar, situation)
         request = ChooseRequest(
             messages=messages,
-            options=tuple(o.label for o in options),
+            options=option_texts(options),
             answer_prefix=ANSWER_PREFIX,
             seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, "choose"),
             request_id=f"{ctx.tick}:{avatar.avatar_id}:choose",
@@ -361,10 +363,23 @@ class LLMPolicy:
         return avatar.memory.render(query, ctx.tick, self.prompt_tokens // 3, k or self.memories_k)
 
 
+_DETAIL = re.compile(r" \([^()]*\)$")
+
+
+def option_texts(options: Sequence[Action]) -> tuple[str, ...]:
+    """What the model scores for each option: its label without a trailing parenthetical
+    ("join project 1" for "join project 1 (a bridge: needs 6 wood, 4 labour; pays 12)"). The
+    prompt already tells the project, and every option token is computed for every avatar that
+    has it: project options were three quarters of the town's option tokens. The full labels
+    where two texts would coincide."""
+    texts = tuple(_DETAIL.sub("", o.label) for o in options)
+    return texts if len(set(texts)) == len(texts) else tuple(o.label for o in options)
+
+
 def _relevant(options: Sequence[Action], work: RoleWork | None) -> set[str]:
     """The situation's facts that bear on a choice among ``options``: holdings and sanctions
     always; prices for a trade, the offers for an answer to one, projects for project work,
-    the people here for an option that involves someone. The rest is left out of the prompt: it
+    the people here for talk, a gift or an offer to someone. The rest is left out of the prompt: it
     costs tokens on every decision, and a prompt that changes early (prices move every tick)
     leaves less of the avatar's last prompt to reuse."""
     kinds = {o.kind for o in options}
@@ -375,7 +390,7 @@ def _relevant(options: Sequence[Action], work: RoleWork | None) -> set[str]:
         told.add("offers")
     if any(k.startswith("project_") for k in kinds) or (work is not None and work.kind == "build"):
         told.add("projects")
-    if any(o.target is not None for o in options):
+    if kinds & {"say", "give", "offer"}:
         told.add("people")
     return told
 

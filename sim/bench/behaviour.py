@@ -60,6 +60,7 @@ __all__ = [
     "reply_relevance",
     "run_suite",
     "sensible_options",
+    "sensible_share",
     "speech_quality",
     "town_metrics",
     "verbatim_repeat_rate",
@@ -267,6 +268,7 @@ def run_suite(llm: Any, cases: Sequence[Case] | None = None, make_policy: Any = 
     by_case = {c.id: c for c in cases}
     for row in rows:
         ok = sensible_options(by_case[row["id"]], row["labels"])
+        row["ok"] = ok
         probs = row["probs"]
         best = max(range(len(probs)), key=probs.__getitem__)
         row["pick"] = row["labels"][best]
@@ -283,7 +285,21 @@ def _summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "p_sensible": sum(r["p_sensible"] for r in rows) / n if n else 0.0,
         "chance": sum(r["chance"] for r in rows) / n if n else 0.0,
         "decided_by_model": sum(bool(r.get("model")) for r in rows),
+        # The accuracy where the model chose among several options (the rest the policy's agenda
+        # and filters decided alone), and the chance there.
+        "model_accuracy": _mean([r["correct"] for r in rows if r.get("model")]),
+        "model_chance": _mean([sensible_share(r) for r in rows if r.get("model")]),
     }
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def sensible_share(row: Mapping[str, Any]) -> float:
+    """The share of the options put to the model that were sensible (its chance there)."""
+    ok = row.get("ok") or []
+    return sum(ok) / len(ok) if ok else 0.0
 
 
 def _by_category(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -489,6 +505,10 @@ def _print_suite(s: Mapping[str, Any]) -> None:
     print(
         f"(a) clear cases: {s['n']} cases, accuracy {s['accuracy']:.2f}, p(sensible) {s['p_sensible']:.2f}, "
         f"chance {s['chance']:.2f} ({s['decided_by_model']} decided by the model, {s['seconds']:.1f} s)"
+    )
+    print(
+        f"    where the model chose: accuracy {s['model_accuracy']:.2f}, chance {s['model_chance']:.2f} "
+        f"(the rest the policy's agenda and filters decided alone)"
     )
     for cat, c in s["by_category"].items():
         print(

@@ -246,7 +246,7 @@ def bench_sim_command(*, json_path: Path | None = None, quick: bool = False) -> 
     pool = start_llm(cfg)
     try:
         llm_sizes = (4, 8) if quick else (8, 16, 32, 64)
-        ticks_each = 1 if quick else 2
+        ticks_each = 1 if quick else 4
         runs = llm_scaling(pool, llm_sizes, ticks=ticks_each)
         figures["llm_telemetry"] = {k: v for k, v in pool.telemetry().items() if k != "replicas"}
     finally:

@@ -408,7 +408,7 @@ class LLMConfig(_Model):
     conversation_turns: PosInt = 2
     #: Lines sampled for each thing an LLM avatar says; the most on-topic one is said (it shares
     #: a word with the line it answers, names something of the town, is not a repeat). 1: the first.
-    speech_candidates: Annotated[int, AfterValidator(_at_least(1, 8))] = 3
+    speech_candidates: Annotated[int, AfterValidator(_at_least(1, 8))] = 5
     #: Seconds one batched model call may take; avatars still unanswered then act by their role's
     #: rule policy for that tick (an ``llm_fallback`` event), so a hung replica never stops a run.
     deadline_s: Annotated[float, AfterValidator(_at_least(0.1))] = 300.0

@@ -203,3 +203,14 @@ def test_the_suite_runs_every_case_through_the_real_policy_and_scores_it() -> No
     out = run_suite(ScriptedLanguageModel(prefer=("eat", "rest")), cases)
     assert out["n"] == len(cases) == len(out["cases"])
     assert 0.0 <= out["accuracy"] <= 1.0 and all("pick" in row for row in out["cases"])
+    asked = [row for row in out["cases"] if row["model"]]
+    assert out["decided_by_model"] == len(asked)
+    want = sum(row["correct"] for row in asked) / len(asked) if asked else 0.0
+    assert out["model_accuracy"] == want  # the accuracy where the model chose, apart
+
+
+def test_the_chance_where_the_model_chose_is_the_sensible_share_of_its_options() -> None:
+    from sim.bench.behaviour import sensible_share
+
+    assert sensible_share({"ok": [True, False, False, True]}) == 0.5
+    assert sensible_share({"ok": []}) == 0.0

@@ -55,13 +55,15 @@ def test_intention_round_trips_through_a_checkpoint() -> None:
 def test_a_working_llm_avatar_asks_the_model_less_often() -> None:
     lm = ScriptedLanguageModel(prefer=("gather",), lines=("Hi.",))
     model = MetaverseModel(ROOT / "configs" / "town.yaml", llm=lm, seed=1, ticks=6)
-    gatherers = [a for a in model.avatars if a.role == "gatherer"]
+    gatherers = {a.avatar_id for a in model.avatars if a.role == "gatherer"}
+    gathered = 0
     while model.running:
         model.step()
-    asked = {r.request_id.split(":")[1] for b in lm.choose_batches for r in b}
-    per_tick = [len(b) for b in lm.choose_batches]
-    assert gatherers and all(str(a.avatar_id) in asked for a in gatherers)  # they were asked once at least
-    assert min(per_tick[1:]) < per_tick[0]  # later ticks ask fewer avatars: work carried on
+        gathered += sum(1 for e in model.last_events if e.kind == "gather" and e.actor in gatherers)
+    asked = sum(1 for b in lm.choose_batches for r in b if int(r.request_id.split(":")[1]) in gatherers)
+    # Work carries on without asking: gatherers gathered far more often than they were asked.
+    assert gathered >= 2 * len(gatherers) and asked < gathered
+    assert any(a.intention is not None for a in model.avatars)
     state = model.get_state()
     twin = MetaverseModel(ROOT / "configs" / "town.yaml", llm=lm, seed=1, ticks=6)
     twin.set_state(state)
