@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from agents.agenda import CHATTY, LONELY, URGENT, URGENT_BY_NEED, Economy, RoleWork, purposeful, worth
-from agents.conversation import Conversation
 from agents.intentions import carry_on, intend
-from agents.lm import MAX_OPTIONS, ChooseRequest, GenerateRequest, Message, request_seed
+from agents.lm import MAX_OPTIONS, ChooseRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
 from agents.prompts import (
     ANSWER_PREFIX,
@@ -322,34 +321,6 @@ class LLMPolicy:
         return (*self._head(avatar), Message("user", situation))
 
     # -- speaking --------------------------------------------------------------------------------
-
-    def speech_request(
-        self,
-        avatar: Avatar,
-        action: Action,
-        obs: Observation,
-        ctx: TickContext,
-        conversation: Conversation | None,
-        turns_left: int,
-    ) -> GenerateRequest:
-        """The ``generate`` request for the text of a chosen ``say`` (see :class:`Speaker`)."""
-        return self.speaker.request(avatar, action, obs, ctx, conversation, turns_left)
-
-    def speech_requests(
-        self,
-        avatar: Avatar,
-        action: Action,
-        obs: Observation,
-        ctx: TickContext,
-        conversation: Conversation | None,
-        turns_left: int,
-    ) -> list[GenerateRequest]:
-        """That request and its other samples (see :meth:`Speaker.requests`)."""
-        return self.speaker.requests(avatar, action, obs, ctx, conversation, turns_left)
-
-    def pick_speech(self, avatar: Avatar, texts: Sequence[str], ctx: TickContext) -> int:
-        """Which sampled line to say (see :meth:`Speaker.pick`)."""
-        return self.speaker.pick(avatar, texts, ctx)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ Two kinds of policies share one method, :meth:`Policy.decide`:
   A choice can therefore only ever be one of the world's own legal options.
 
 Speech is the second batched call: an action of kind ``say`` chosen by an LLM avatar has no
-text yet; :meth:`SpeakingPolicy.speech_request` builds its ``GenerateRequest`` and the model
-sends every one of the tick together in ONE ``generate`` call.
+text yet; :meth:`agents.speech.Speaker.request` builds its ``GenerateRequest`` (and a few samples of it)
+and the model sends every one of the tick together in ONE ``generate`` call.
 """
 
 from __future__ import annotations

@@ -182,22 +182,13 @@ class Speaker:
             banned=SPEECH_BANNED,
         )
 
-    def requests(
-        self,
-        avatar: Avatar,
-        action: Action,
-        obs: Observation,
-        ctx: TickContext,
-        conversation: Conversation | None,
-        turns_left: int,
-    ) -> list[GenerateRequest]:
-        """:meth:`request` and ``candidates - 1`` more samples of the same prompt (their
-        own seeds; request ids ``...:say#k``), for :meth:`pick`."""
-        first = self.request(avatar, action, obs, ctx, conversation, turns_left)
+    def samples(self, first: GenerateRequest, avatar_id: int, ctx: TickContext) -> list[GenerateRequest]:
+        """``first`` (from :meth:`request`) and ``candidates - 1`` more samples of its prompt
+        (their own seeds; request ids ``...:say#k``), for :meth:`pick`."""
         more = [
             replace(
                 first,
-                seed=request_seed(ctx.run_seed, ctx.tick, avatar.avatar_id, f"say#{k}"),
+                seed=request_seed(ctx.run_seed, ctx.tick, avatar_id, f"say#{k}"),
                 request_id=f"{first.request_id}#{k}",
             )
             for k in range(1, self.settings.candidates)

@@ -403,7 +403,8 @@ class MetaverseModel(mesa.Model):
             conv = self.conversations.find(a.actor, a.target, obs.place)
             left = self.conversations.turns_left(a.actor, a.target, obs.place)
             start = len(requests)
-            requests += policy.speech_requests(avatar, a, obs, ctx, conv, left)
+            speaker = policy.speaker
+            requests += speaker.samples(speaker.request(avatar, a, obs, ctx, conv, left), a.actor, ctx)
             spans.append((start, len(requests)))
         started = self.meter.start()
         completions = self.llm.generate(requests)
@@ -421,7 +422,7 @@ class MetaverseModel(mesa.Model):
             texts = [clean_speech(c.text, self.names[a.actor]) for c in answered]
             policy = avatar.policy
             assert isinstance(policy, LLMPolicy)
-            spoken[i] = replace(a, text=texts[policy.pick_speech(avatar, texts, ctx)])
+            spoken[i] = replace(a, text=texts[policy.speaker.pick(avatar, texts, ctx)])
         return [a for a in spoken if a is not None]
 
     # -- after the tick --------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_speech_prompt_is_a_dialogue_script_with_the_conversation_so_far() -> No
     conv, _ = book.record(3, 2, 1, "market", "Fresh bread, Ada?")
     policy = LLMPolicy(world_name="town")
     ctx = _ctx(_llm_world())
-    req = policy.speech_request(
+    req = policy.speaker.request(
         _avatar(1),
         Action(1, "say", target=2),
         ctx.world.observation_for(1),
@@ -200,7 +200,7 @@ def test_speech_prompt_is_a_dialogue_script_with_the_conversation_so_far() -> No
     assert scene.endswith("\nAda Brook:")
     assert req.stop == ("\n",)
     assert req.banned == ("(", "*", "[")
-    other = policy.speech_request(
+    other = policy.speaker.request(
         _avatar(1), Action(1, "say", target=2), ctx.world.observation_for(1), ctx.ctx, None, 4
     )
     assert other.prompt[0] == head  # the script's head is shared: a cached prefix

@@ -20,9 +20,10 @@ def _requests(policy: LLMPolicy, text: str = "Fresh bread, Ada?"):
     conv, _ = book.record(3, 2, 1, "market", text)
     scene = _ctx(_llm_world())
     obs = scene.world.observation_for(1)
-    reqs = policy.speech_requests(
+    first = policy.speaker.request(
         _avatar(1), Action(1, "say", target=2), obs, scene.ctx, conv, book.turns_left(1, 2, "market")
     )
+    reqs = policy.speaker.samples(first, 1, scene.ctx)
     return reqs, scene.ctx
 
 
@@ -40,11 +41,11 @@ def test_the_line_said_answers_what_it_was_asked_then_names_the_town() -> None:
     _, ctx = _requests(policy, "Fresh bread, Ada? Five coin a loaf.")
     avatar = _avatar(1)
     texts = ["What a lovely morning!", "Chen Sato told me you were here.", "Two loaves of bread, please."]
-    assert policy.pick_speech(avatar, texts, ctx) == 2  # shares "bread" with the line it answers
-    assert policy.pick_speech(avatar, texts[:2], ctx) == 1  # names a person of the town
-    assert policy.pick_speech(avatar, ["Hello.", "Hi there."], ctx) == 0  # a tie: the first sample
+    assert policy.speaker.pick(avatar, texts, ctx) == 2  # shares "bread" with the line it answers
+    assert policy.speaker.pick(avatar, texts[:2], ctx) == 1  # names a person of the town
+    assert policy.speaker.pick(avatar, ["Hello.", "Hi there."], ctx) == 0  # a tie: the first sample
     # The speaker's own name is not grounding.
-    assert policy.pick_speech(avatar, ["Nice day.", "I am Ada Brook."], ctx) == 0
+    assert policy.speaker.pick(avatar, ["Nice day.", "I am Ada Brook."], ctx) == 0
 
 
 def test_the_choose_prompt_tells_only_the_facts_that_bear_on_the_options() -> None:
