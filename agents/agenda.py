@@ -12,14 +12,14 @@ to, a fair deal or not):
    ways to get food: buy it, accept an offer of it, gather it, walk to where it is;
 2. offers made to the avatar: answer them (accept or reject, which
    :func:`~agents.llm_policy.sensible_trades` then trims when the deal is clear-cut);
-3. someone spoke to it: nothing is narrowed (the model answers, or not);
-4. its role's work (:class:`RoleWork`): do it here when it can (gather, craft, sell, build),
+3. its role's work (:class:`RoleWork`): do it here when it can (gather, craft, sell, build),
    otherwise go where it is (the fields, the workshop once it holds a recipe's inputs, the
-   market to sell a surplus or buy inputs);
-5. otherwise every option stays.
+   market to sell a surplus or buy inputs); beside it stay answering whoever just spoke to the
+   avatar (talk, or the gift they asked for: the model weighs a scam), talk when a little lonely,
+   rest when tired, turning down a bad offer;
+4. otherwise every option stays.
 
-Talk stays offered wherever the policy's own reasons allow it (lonely, spoken to). The world's
-options are only ever filtered, never added to, so every pick is still legal, and a tier that
+The world's options are only ever filtered, never added to, so every pick is still legal, and a tier that
 would leave nothing leaves the options as they were. A bigger model does not need this; it is
 on for every model because it costs nothing and reads as the role's plan (see docs/simulation.md).
 """
@@ -56,8 +56,8 @@ URGENT_BY_NEED = {"hunger": 0.5}
 SURPLUS = 4
 #: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).
 LONELY = 0.5
-#: Needs at which talking ("a little lonely"), eating or resting stays among the work options.
-CHATTY, PECKISH, TIRED = 0.3, 0.3, 0.5
+#: Needs at which talking ("a little lonely") or resting stays among the work options.
+CHATTY, TIRED = 0.3, 0.5
 #: Tiers that narrow only for needs at least this pressing (the LLM policy's "hungry").
 HUNGRY = 0.5
 
@@ -206,15 +206,17 @@ def work_options(options: Sequence[Action], obs: Observation, work: RoleWork, ec
     return []
 
 
-def _keep(o: Action, obs: Observation) -> bool:
-    """Options that stay beside the work: talk when a little lonely, eating when a little
-    hungry, resting when tired, turning down a (bad) offer."""
+def _keep(o: Action, obs: Observation, spoke: set[int]) -> bool:
+    """Options that stay beside the work: answering (talk to, or a gift for) someone who just
+    spoke to the avatar, talk to anyone when a little lonely, resting when tired, turning down a
+    (bad) offer. Not a snack: eating is for when hungry (an urgent need), and "eat" beside the
+    work of everyone a little hungry with bread in hand cost a model call each tick."""
+    if o.kind in ("say", "give") and o.target in spoke:
+        return True
     if o.kind == "say":
         return obs.needs.get("loneliness", 0.0) >= CHATTY
     if o.kind == "reject":
         return True
-    if o.kind == "consume":
-        return obs.needs.get("hunger", 0.0) >= PECKISH
     if o.kind == "rest":
         return obs.needs.get("tiredness", 0.0) >= TIRED
     return False
@@ -241,12 +243,11 @@ def purposeful(
     if answers:
         return answers
     me = obs.avatar_id
-    if any(m.sender != me and m.tick >= obs.tick - 1 for m in obs.messages):
-        return options
+    spoke = {m.sender for m in obs.messages if m.sender != me and m.tick >= obs.tick - 1}
     if work is None:
         return options
     doing = work_options(options, obs, work, eco)
     if not doing:
         return options
     chosen = set(map(id, doing))
-    return doing + [o for o in options if id(o) not in chosen and _keep(o, obs)]
+    return doing + [o for o in options if id(o) not in chosen and _keep(o, obs, spoke)]

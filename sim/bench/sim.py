@@ -12,7 +12,10 @@
     one full-prompt ``choose`` plus one full-prompt ``generate`` per line it says, one request
     at a time, no cache, no batching - a timed sample of the run's own requests, scaled per
     avatar-tick. Our side counts everything a tick costs (intentions that ask no model,
-    conversation turns, batching, prefix reuse). Target: >= 10x (``llm_speedup``).
+    conversation turns, batching, prefix reuse). Target: >= 10x (``llm_speedup``). Timed over
+    the 4 ticks after the first, when nobody is lonely yet and nobody talks; so the same town is
+    also carried on and timed at ticks 16-18, once its avatars talk (``llm_speedup_talking``:
+    speech, each line drawn from ``llm.speech_candidates`` samples, and conversation turns).
 (c) Tick time as the LLM avatars double (8, 16, 32, 64; town's roles scaled evenly), through
     the pool; the first tick (which computes every persona's prefix) is not counted. Growth
     should be no faster than linear (64 <= 10x of 8). Also model calls per avatar-tick
@@ -36,7 +39,7 @@ from typing import Any
 
 from sim.errors import UserError
 
-__all__ = ["bench_sim_command", "llm_scaling", "llm_speedup", "rule_vs_mesa"]
+__all__ = ["bench_sim_command", "llm_scaling", "llm_speedup", "llm_talking", "rule_vs_mesa"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BOLTZMANN = ROOT / "configs" / "boltzmann.yaml"
@@ -160,7 +163,7 @@ def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict
     warm.step()
     warm.step()
     for n in sizes:
-        model, rec = _town(n, pool, ticks)
+        model, rec = _town(n, pool, ticks + 32)  # room to carry the largest on (llm_talking)
         model.step()
         rec.chooses.clear()
         rec.generates.clear()
@@ -178,12 +181,49 @@ def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict
             "calls_per_avatar_tick": (len(rec.chooses) + len(rec.generates)) / avatar_ticks,
             "chooses": rec.chooses,
             "generates": rec.generates,
+            "model": model,
+            "recorder": rec,
         }
         print(
             f"(c) {4 * max(1, n // 4):>3} LLM avatars: {wall / ticks:.2f} s/tick, "
             f"{out[n]['calls_per_avatar_tick']:.2f} model calls per avatar-tick",
             file=sys.stderr,
         )
+    return out
+
+
+def llm_talking(run: dict[str, Any], from_tick: int, ticks: int) -> dict[str, Any]:
+    """The same town carried on to ``from_tick`` (by then its avatars are a little lonely and
+    talk: speech and conversation turns join the choices), then ``ticks`` more timed, in the
+    form :func:`llm_speedup` takes."""
+    model, rec = run["model"], run["recorder"]
+    while model.steps < from_tick and model.running:
+        model.step()
+    rec.chooses.clear()
+    rec.generates.clear()
+    t0 = time.perf_counter()
+    for _ in range(ticks):
+        model.step()
+    wall = time.perf_counter() - t0
+    avatars = len(model.llm_avatars)
+    calls = len(rec.chooses) + len(rec.generates)
+    out: dict[str, Any] = {
+        "from_tick": from_tick,
+        "ticks": ticks,
+        "tick_s": wall / ticks,
+        "avatar_ticks": avatars * ticks,
+        "choose_calls": len(rec.chooses),
+        "generate_calls": len(rec.generates),
+        "lines": sum(1 for r in rec.generates if "#" not in r.request_id),
+        "chooses": list(rec.chooses),
+        "generates": list(rec.generates),
+    }
+    out["calls_per_avatar_tick"] = calls / (avatars * ticks)
+    print(
+        f"(c) {avatars} LLM avatars, ticks {from_tick}-{from_tick + ticks - 1} (talking): "
+        f"{out['tick_s']:.2f} s/tick, {out['calls_per_avatar_tick']:.2f} model calls per avatar-tick",
+        file=sys.stderr,
+    )
     return out
 
 
@@ -248,6 +288,7 @@ def bench_sim_command(*, json_path: Path | None = None, quick: bool = False) -> 
         llm_sizes = (4, 8) if quick else (8, 16, 32, 64)
         ticks_each = 1 if quick else 4
         runs = llm_scaling(pool, llm_sizes, ticks=ticks_each)
+        talking = llm_talking(runs[max(runs)], from_tick=4 if quick else 16, ticks=1 if quick else 3)
         figures["llm_telemetry"] = {k: v for k, v in pool.telemetry().items() if k != "replicas"}
     finally:
         pool.shutdown()
@@ -257,6 +298,15 @@ def bench_sim_command(*, json_path: Path | None = None, quick: bool = False) -> 
     speed = llm_speedup(biggest, engine, samples=4 if quick else 12)
     figures["llm_speedup"] = speed["speedup"]
     figures["llm_detail"] = speed
+    # The same town later, once its avatars talk (speech, conversation turns).
+    late = llm_speedup(talking, engine, samples=4 if quick else 12)
+    figures["llm_speedup_talking"] = late["speedup"]
+    figures["llm_talking"] = {
+        **{
+            k: talking[k] for k in ("from_tick", "ticks", "tick_s", "choose_calls", "generate_calls", "lines")
+        },
+        **late,
+    }
     figures["tick_seconds_by_llm_avatars"] = {str(n): r["tick_s"] for n, r in runs.items()}
     figures["calls_per_avatar_tick"] = {str(n): r["calls_per_avatar_tick"] for n, r in runs.items()}
     figures["llm_calls"] = {

@@ -83,7 +83,8 @@ def test_someone_speaking_or_loneliness_keeps_talk(town: Any) -> None:
     spoken = _labels(
         town, role="gatherer", place="farm", others=({"name": "Bo"},), heard=({"from": "Bo", "text": "hi"},)
     )
-    assert "talk to Bo" in spoken and "walk to the market" in spoken  # nothing narrowed
+    # Answering (or the gift asked for: the model weighs a scam) stays beside the work.
+    assert spoken == ["gather wheat", "talk to Bo", "give 1 coin to Bo"]
     quiet = _labels(town, role="gatherer", place="farm", others=({"name": "Bo"},))
     assert "talk to Bo" not in quiet
     lonely = _labels(
