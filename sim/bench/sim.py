@@ -179,8 +179,8 @@ def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict
             "generate_calls": len(rec.generates),
             "lines": sum(1 for r in rec.generates if "#" not in r.request_id),  # one per line said
             "calls_per_avatar_tick": (len(rec.chooses) + len(rec.generates)) / avatar_ticks,
-            "chooses": rec.chooses,
-            "generates": rec.generates,
+            "chooses": list(rec.chooses),  # copies: the recorder carries on (llm_talking)
+            "generates": list(rec.generates),
             "model": model,
             "recorder": rec,
         }
