@@ -115,6 +115,25 @@ def want(
     return "wants company"
 
 
+#: Frequent words that carry no topic (a reply sharing one with a line has not answered it).
+_FILLER = frozenset(
+    ["that", "this", "with", "have", "what", "your", "from", "they", "them", "then", "there",
+     "their", "here", "just", "like", "will", "would", "could", "should", "about", "been", "were",
+     "when", "where", "which", "some", "more", "much", "very", "well", "good", "know", "think",
+     "want", "sure", "thanks", "thank", "hello", "really", "maybe", "make", "come", "today", "time"]
+)  # fmt: skip
+
+
+def _content(line: str) -> set[str]:
+    """A line's content words: 4+ letters, stop and filler words dropped."""
+    return {w for w in keywords(line) if len(w) >= 4 and w not in _FILLER}
+
+
+def _plain(line: str) -> str:
+    """A line as compared for a verbatim repeat (case and punctuation aside)."""
+    return " ".join(_WORD.findall(line.lower()))
+
+
 class Speaker:
     """Builds an LLM avatar's speech requests and picks the line it says (one per policy)."""
 
@@ -130,7 +149,8 @@ class Speaker:
         self.economy = economy
         self.work_places = {r: tuple(p) for r, p in (work_places or {}).items()}
         self._words: tuple[int, set[str]] | None = None
-        self._answering: dict[int, str] = {}  # avatar -> the line its last speech request answers
+        # avatar -> the line its last speech request answers, and the lines said so far in it
+        self._answering: dict[int, tuple[str, frozenset[str]]] = {}
 
     def request(
         self,
@@ -167,7 +187,8 @@ class Speaker:
             last_turn=turns_left <= 1,
         )
         s = self.settings
-        self._answering[me] = turns[-1][1] if turns and turns[-1][0] != me else ""
+        answers = turns[-1][1] if turns and turns[-1][0] != me else ""
+        self._answering[me] = (answers, frozenset(_plain(t) for _, t in turns))
         return GenerateRequest(
             prompt=(head, scene),
             max_new_tokens=s.max_new_tokens,
@@ -196,20 +217,22 @@ class Speaker:
         return [first, *more]
 
     def pick(self, avatar: Avatar, texts: Sequence[str], ctx: TickContext) -> int:
-        """Which of the sampled lines to say (the index; the first on a tie): the one that
-        shares a content word with the line it answers, then names something of the town (a
-        person, place, item, the currency), and is not empty. The 135M model's replies shared a
-        word with the line they answered a third of the time and named the town in 4 lines of
-        10; each line is the model's own, this only chooses among its samples."""
-        answering = keywords(self._answering.get(avatar.avatar_id, ""))
+        """Which of the sampled lines to say (the index; the first on a tie): one that does not
+        repeat a line of the conversation word for word, then one that shares a content word
+        with the line it answers, then one that names something of the town (a person other than
+        the speaker, a place, an item, the currency), and is not empty. The 135M model's replies
+        shared a word with the line they answered a third of the time and named the town in 4
+        lines of 10; each line is the model's own, this only chooses among its samples."""
+        answering, said_before = self._answering.get(avatar.avatar_id, ("", frozenset()))
+        asked = _content(answering)
         town = self.town_words(ctx)
         me = {w.lower() for w in ctx.names.get(avatar.avatar_id, "").split()}
 
-        def score(text: str) -> tuple[int, int, int]:
+        def score(text: str) -> tuple[bool, bool, bool, bool]:
             words = {w.lower() for w in _WORD.findall(text)}
-            said = {w for w in keywords(text) if len(w) >= 4}
             grounded = any(w in town or w.rstrip("s") in town for w in words - me)
-            return (bool(said & answering), grounded, bool(text.strip()))
+            fresh = _plain(text) not in said_before
+            return (fresh, bool(_content(text) & asked), grounded, bool(text.strip()))
 
         scores = [score(t) for t in texts]
         return max(range(len(texts)), key=lambda i: (scores[i], -i))

@@ -46,6 +46,8 @@ def test_the_line_said_answers_what_it_was_asked_then_names_the_town() -> None:
     assert policy.speaker.pick(avatar, ["Hello.", "Hi there."], ctx) == 0  # a tie: the first sample
     # The speaker's own name is not grounding.
     assert policy.speaker.pick(avatar, ["Nice day.", "I am Ada Brook."], ctx) == 0
+    # A line said in this conversation already loses to any fresh one, case and punctuation aside.
+    assert policy.speaker.pick(avatar, ["fresh BREAD, Ada? five coin a loaf", "Good day."], ctx) == 1
 
 
 def test_the_choose_prompt_tells_only_the_facts_that_bear_on_the_options() -> None:
