@@ -220,7 +220,8 @@ class Speaker:
         """Which of the sampled lines to say (the index; the first on a tie): one that does not
         repeat a line of the conversation word for word, then one that shares a content word
         with the line it answers, then one that names something of the town (a person other than
-        the speaker, a place, an item, the currency), and is not empty. The 135M model's replies
+        the speaker, a place, an item, the currency), then one that says something ("No, no!"
+        loses to a line with a content word). The 135M model's replies
         shared a word with the line they answered a third of the time and named the town in 4
         lines of 10; each line is the model's own, this only chooses among its samples."""
         answering, said_before = self._answering.get(avatar.avatar_id, ("", frozenset()))
@@ -232,7 +233,8 @@ class Speaker:
             words = {w.lower() for w in _WORD.findall(text)}
             grounded = any(w in town or w.rstrip("s") in town for w in words - me)
             fresh = _plain(text) not in said_before
-            return (fresh, bool(_content(text) & asked), grounded, bool(text.strip()))
+            content = _content(text)
+            return (fresh, bool(content & asked), grounded, bool(content))
 
         scores = [score(t) for t in texts]
         return max(range(len(texts)), key=lambda i: (scores[i], -i))
