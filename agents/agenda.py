@@ -14,7 +14,7 @@ to, a fair deal or not):
    :func:`~agents.llm_policy.sensible_trades` then trims when the deal is clear-cut);
 3. its role's work (:class:`RoleWork`): do it here when it can (gather, craft, sell, build),
    otherwise go where it is (the fields, the workshop once it holds a recipe's inputs, the
-   market to sell a surplus or buy inputs); beside it stay answering whoever just spoke to the
+   market to sell a surplus; a trader buys there); beside it stay answering whoever just spoke to the
    avatar (talk, or the gift they asked for: the model weighs a scam), talk when a little lonely,
    rest when tired, turning down a bad offer;
 4. otherwise every option stays.
