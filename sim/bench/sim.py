@@ -153,6 +153,27 @@ def _town(n: int, pool: Any, ticks: int) -> tuple[Any, Any]:
     return MetaverseModel(TOWN, overrides=overrides, llm=rec, ticks=ticks + 1), rec
 
 
+def _timed(model: Any, rec: Any, ticks: int) -> dict[str, Any]:
+    """``ticks`` more ticks of ``model`` timed, with the model calls its recorder saw in them."""
+    rec.chooses.clear()
+    rec.generates.clear()
+    t0 = time.perf_counter()
+    for _ in range(ticks):
+        model.step()
+    wall = time.perf_counter() - t0
+    avatar_ticks = len(model.llm_avatars) * ticks
+    return {
+        "tick_s": wall / ticks,
+        "avatar_ticks": avatar_ticks,
+        "choose_calls": len(rec.chooses),
+        "generate_calls": len(rec.generates),
+        "lines": sum(1 for r in rec.generates if "#" not in r.request_id),  # one per line said
+        "calls_per_avatar_tick": (len(rec.chooses) + len(rec.generates)) / avatar_ticks,
+        "chooses": list(rec.chooses),  # copies: the recorder carries on (llm_talking)
+        "generates": list(rec.generates),
+    }
+
+
 def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict[str, Any]]:
     """Part (c): per number of LLM avatars, the mean tick seconds after the first tick (which
     computes every persona's prefix), and the model calls of those ticks."""
@@ -165,27 +186,9 @@ def llm_scaling(pool: Any, sizes: tuple[int, ...], ticks: int) -> dict[int, dict
     for n in sizes:
         model, rec = _town(n, pool, ticks + 32)  # room to carry the largest on (llm_talking)
         model.step()
-        rec.chooses.clear()
-        rec.generates.clear()
-        t0 = time.perf_counter()
-        for _ in range(ticks):
-            model.step()
-        wall = time.perf_counter() - t0
-        avatar_ticks = 4 * max(1, n // 4) * ticks
-        out[n] = {
-            "tick_s": wall / ticks,
-            "avatar_ticks": avatar_ticks,
-            "choose_calls": len(rec.chooses),
-            "generate_calls": len(rec.generates),
-            "lines": sum(1 for r in rec.generates if "#" not in r.request_id),  # one per line said
-            "calls_per_avatar_tick": (len(rec.chooses) + len(rec.generates)) / avatar_ticks,
-            "chooses": list(rec.chooses),  # copies: the recorder carries on (llm_talking)
-            "generates": list(rec.generates),
-            "model": model,
-            "recorder": rec,
-        }
+        out[n] = {**_timed(model, rec, ticks), "model": model, "recorder": rec}
         print(
-            f"(c) {4 * max(1, n // 4):>3} LLM avatars: {wall / ticks:.2f} s/tick, "
+            f"(c) {len(model.llm_avatars):>3} LLM avatars: {out[n]['tick_s']:.2f} s/tick, "
             f"{out[n]['calls_per_avatar_tick']:.2f} model calls per avatar-tick",
             file=sys.stderr,
         )
@@ -199,26 +202,8 @@ def llm_talking(run: dict[str, Any], from_tick: int, ticks: int) -> dict[str, An
     model, rec = run["model"], run["recorder"]
     while model.steps < from_tick and model.running:
         model.step()
-    rec.chooses.clear()
-    rec.generates.clear()
-    t0 = time.perf_counter()
-    for _ in range(ticks):
-        model.step()
-    wall = time.perf_counter() - t0
+    out = {"from_tick": from_tick, "ticks": ticks, **_timed(model, rec, ticks)}
     avatars = len(model.llm_avatars)
-    calls = len(rec.chooses) + len(rec.generates)
-    out: dict[str, Any] = {
-        "from_tick": from_tick,
-        "ticks": ticks,
-        "tick_s": wall / ticks,
-        "avatar_ticks": avatars * ticks,
-        "choose_calls": len(rec.chooses),
-        "generate_calls": len(rec.generates),
-        "lines": sum(1 for r in rec.generates if "#" not in r.request_id),
-        "chooses": list(rec.chooses),
-        "generates": list(rec.generates),
-    }
-    out["calls_per_avatar_tick"] = calls / (avatars * ticks)
     print(
         f"(c) {avatars} LLM avatars, ticks {from_tick}-{from_tick + ticks - 1} (talking): "
         f"{out['tick_s']:.2f} s/tick, {out['calls_per_avatar_tick']:.2f} model calls per avatar-tick",
