@@ -41,6 +41,7 @@ __all__ = [
     "RoleWork",
     "food_options",
     "purposeful",
+    "urgent_at",
     "value",
     "work_options",
     "worth",
@@ -52,6 +53,13 @@ __all__ = [
 #: Intentions (agents/intentions.py) end at the same levels.
 URGENT = 0.8
 URGENT_BY_NEED = {"hunger": 0.5}
+
+
+def urgent_at(need: str) -> float:
+    """The level from which ``need`` is urgent."""
+    return URGENT_BY_NEED.get(need, URGENT)
+
+
 #: Holding at least this many of an item is a surplus worth taking to the market.
 SURPLUS = 4
 #: Loneliness from which talking to anyone here is a reason enough ("lonely" in words).

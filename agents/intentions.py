@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.agenda import URGENT, URGENT_BY_NEED
+from agents.agenda import URGENT, urgent_at
 from world.types import Action, Observation
 
 __all__ = ["HOLD_TICKS", "INTENDED_KINDS", "URGENT", "Intention", "carry_on", "intend"]
@@ -25,7 +25,7 @@ HOLD_TICKS = 3
 #: Kinds of action that start one (work that naturally takes several turns).
 INTENDED_KINDS = ("gather", "craft", "project_contribute", "order")
 #: A need at the policy's own urgency levels interrupts (hunger from the world's "hungry": at
-#: 0.8, avatars kept gathering next to their bread): URGENT, URGENT_BY_NEED (agents.agenda).
+#: 0.8, avatars kept gathering next to their bread): agents.agenda.urgent_at.
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def interrupted(intention: Intention, obs: Observation) -> str | None:
         return "someone spoke"
     if any(o.target == me for o in obs.offers):
         return "an offer"
-    if any(level >= URGENT_BY_NEED.get(n, URGENT) for n, level in obs.needs.items()):
+    if any(level >= urgent_at(n) for n, level in obs.needs.items()):
         return "an urgent need"
     return None
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from agents.agenda import CHATTY, LONELY, URGENT, URGENT_BY_NEED, Economy, RoleWork, purposeful, worth
+from agents.agenda import CHATTY, LONELY, URGENT, Economy, RoleWork, purposeful, urgent_at, worth
 from agents.intentions import carry_on, intend
 from agents.lm import MAX_OPTIONS, ChooseRequest, Message, request_seed
 from agents.policy import Decision, PendingChoice, TickContext
@@ -58,8 +58,8 @@ def focus_on_urgent_need(options: Sequence[Action], needs: Mapping[str, float]) 
     The model still chooses among them (whom to talk to, which food to eat). It also keeps a
     small model from starving next to its bread because a trade looked more interesting.
     """
-    for need in sorted(needs, key=lambda n: -needs[n] / URGENT_BY_NEED.get(n, URGENT)):
-        if needs[need] < URGENT_BY_NEED.get(need, URGENT):
+    for need in sorted(needs, key=lambda n: -needs[n] / urgent_at(n)):
+        if needs[need] < urgent_at(need):
             break
         focused = [o for o in options if o.kind in RELIEF.get(need, ())]
         if focused:
@@ -90,7 +90,8 @@ def talked_lately(avatar: Avatar, tick: int, within: int = TRADER_TALK_EVERY) ->
 def talk_with_reason(options: Sequence[Action], obs: Observation, sells: bool = False) -> list[Action]:
     """Talk and gift options only where there is a reason for them.
 
-    Talk: to the people who spoke to us; to anyone offered when we are lonely, or when ``sells``
+    Talk: to the people who spoke to us; to anyone offered when we are lonely (or a little
+    lonely and nobody spoke to us), or when ``sells``
     (a trader holding goods whose last conversation is a few ticks old: see
     :data:`TRADER_TALK_EVERY`; talking whenever they held goods, traders answered each other every
     tick, 86 of their 91 actions; never, the town had no dialogue at all). Gifts: only to someone who spoke to us (a request, or a scam:

@@ -147,18 +147,16 @@ def _situation(
     """
     mem = f"You remember:\n{memories}" if memories else ""
     heard_lines = [f"{who} said: {quote(text)}" for who, text in heard]
+    # None: the people here are not told (no option involves them); []: nobody else is here.
+    people = (
+        "" if nearby is None else f"People here: {', '.join(nearby)}." if nearby else "Nobody else is here."
+    )
     while True:
         parts = [
             f"You are at {place}." + (f" {here}" if here else ""),
             context,
             mem,
-            (
-                ""
-                if nearby is None
-                else f"People here: {', '.join(nearby)}."
-                if nearby
-                else "Nobody else is here."
-            ),
+            people,
             status,
             *(["You heard:", *heard_lines] if heard_lines else []),
             needs_text(needs),

@@ -394,7 +394,7 @@ class MetaverseModel(mesa.Model):
             return actions
         assert self.llm is not None
         requests: list[GenerateRequest] = []
-        spans = []  # each speaker's candidates: requests[start:end]
+        spans = []  # each speaker's Speaker and its samples: requests[start:end]
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
             policy = avatar.policy
@@ -405,12 +405,12 @@ class MetaverseModel(mesa.Model):
             start = len(requests)
             speaker = policy.speaker
             requests += speaker.samples(speaker.request(avatar, a, obs, ctx, conv, left), a.actor, ctx)
-            spans.append((start, len(requests)))
+            spans.append((speaker, start, len(requests)))
         started = self.meter.start()
         completions = self.llm.generate(requests)
         self.meter.record_completions(started, completions)
         spoken: list[Action | None] = list(actions)
-        for (i, a), (start, end) in zip(todo, spans, strict=True):
+        for (i, a), (speaker, start, end) in zip(todo, spans, strict=True):
             avatar = self.llm_avatars[a.actor]
             answered = [c for c in completions[start:end] if not c.error]
             if not answered:
@@ -420,9 +420,7 @@ class MetaverseModel(mesa.Model):
                 )
                 continue
             texts = [clean_speech(c.text, self.names[a.actor]) for c in answered]
-            policy = avatar.policy
-            assert isinstance(policy, LLMPolicy)
-            spoken[i] = replace(a, text=texts[policy.speaker.pick(avatar, texts, ctx)])
+            spoken[i] = replace(a, text=texts[speaker.pick(avatar, texts, ctx)])
         return [a for a in spoken if a is not None]
 
     # -- after the tick --------------------------------------------------------------------------------

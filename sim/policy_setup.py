@@ -19,6 +19,7 @@ __all__ = ["economy", "llm_policy_for", "role_kinds", "role_work", "work_places"
 def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
     """The scenario's LLM policy (one object serves every LLM avatar; the behaviour bench uses it too)."""
     llm_cfg = cfg.llm
+    eco = economy(cfg)
     # The changing part of a prompt gets what the context leaves after rules, persona and
     # the answer: memories and conversation are trimmed to fit, so prompts never outgrow it.
     prompt_tokens = max(128, llm_cfg.context_tokens - 256 - llm_cfg.max_new_tokens)
@@ -36,10 +37,10 @@ def llm_policy_for(cfg: ScenarioConfig) -> LLMPolicy:
         ),
         role_work=role_work(cfg),
         work_places=work_places(cfg),
-        foods=[i for i, c in cfg.economy.items.items() if c.food > 0],
+        foods=eco.foods,
         session_tokens=llm_cfg.session_tokens,
         work=role_kinds(cfg),
-        economy=economy(cfg),
+        economy=eco,
     )
 
 
@@ -117,15 +118,16 @@ def role_work(cfg: ScenarioConfig) -> dict[str, str]:
 
 def work_places(cfg: ScenarioConfig) -> dict[str, list[str]]:
     """Where each role's work is (gatherers: where things grow; crafters: where recipes are made;
-    traders: the market), recognised by role name as in :func:`role_work`."""
-    eco, places = cfg.economy, cfg.world.places
-    grow = [n for n, p in places.items() if any(k in p.offers for k in eco.gathering)]
-    make = [n for n, p in places.items() if any(r.place in p.offers for r in eco.recipes.values())]
-    sell = [n for n, p in places.items() if "market" in p.offers]
+    traders: the market), from :func:`economy` and :func:`role_kinds`, in the places' order."""
+    eco = economy(cfg)
+    at = {
+        "gather": {p for ps in eco.grows.values() for p in ps},
+        "craft": {p for ps in eco.workshops.values() for p in ps},
+        "trade": set(eco.markets),
+    }
     out = {}
-    for role in cfg.population.roles:
-        name = role.name.lower()
-        where = grow if "gather" in name else make if "craft" in name else sell if "trad" in name else []
+    for role, work in role_kinds(cfg).items():
+        where = [n for n in cfg.world.places if n in at.get(work.kind, set())]
         if where:
-            out[role.name] = where
+            out[role] = where
     return out
