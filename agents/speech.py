@@ -4,8 +4,9 @@ A line is a ``GenerateRequest`` continuing a plain-text dialogue script (agents/
 ``speech_script``): the conversation so far is in the prompt, and what the speaker wants is said
 in concrete words (a person, an item and its price, a project's need; a reply is "about" what
 the line it answers named), so the small model names what the scene names. ``candidates``
-samples of the same prompt are drawn in one batch and :meth:`Speaker.pick` says the most
-on-topic one; each is the model's own text. :func:`clean_speech` keeps one line of it.
+samples of the same prompt are drawn (``FIRST`` of them for every line in one batch, the rest
+only for the lines none of whose first samples is as good as a line can be: :meth:`Speaker.settled`)
+and :meth:`Speaker.pick` says the most on-topic one; each is the model's own text. :func:`clean_speech` keeps one line of it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from world.types import Action, Observation
 if TYPE_CHECKING:
     from agents.avatar import Avatar
 
-__all__ = ["Speaker", "SpeechSettings", "clean_speech", "topic", "want", "where"]
+__all__ = ["FIRST", "Speaker", "SpeechSettings", "clean_speech", "topic", "want", "where"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class SpeechSettings:
     repetition_penalty: float = 1.1
     candidates: int = 1  # lines sampled per thing said; :meth:`Speaker.pick` picks one
 
+
+#: Samples drawn for every line in the first round (the rest of ``candidates`` only when needed).
+FIRST = 2
 
 _PREFIX = re.compile(r"^\s*(?:[A-Z][\w .'-]{0,40}:\s+)")
 
@@ -224,6 +228,17 @@ class Speaker:
         loses to a line with a content word). The 135M model's replies
         shared a word with the line they answered a third of the time and named the town in 4
         lines of 10; each line is the model's own, this only chooses among its samples."""
+        scores = self._scores(avatar, texts, ctx)
+        return max(range(len(texts)), key=lambda i: (scores[i], -i))
+
+    def settled(self, avatar: Avatar, texts: Sequence[str], ctx: TickContext) -> bool:
+        """Whether one of ``texts`` (the first samples) already scores as well as any line can
+        (fresh, on the answered line's topic when there is one, naming the town, with content):
+        then :meth:`pick` over more samples would pick the same one, so none are drawn."""
+        asked = bool(_content(self._answering.get(avatar.avatar_id, ("", frozenset()))[0]))
+        return (True, asked, True, True) in self._scores(avatar, texts, ctx)
+
+    def _scores(self, avatar: Avatar, texts: Sequence[str], ctx: TickContext) -> list[tuple[bool, ...]]:
         answering, said_before = self._answering.get(avatar.avatar_id, ("", frozenset()))
         asked = _content(answering)
         town = self.town_words(ctx)
@@ -236,8 +251,7 @@ class Speaker:
             content = _content(text)
             return (fresh, bool(content & asked), grounded, bool(content))
 
-        scores = [score(t) for t in texts]
-        return max(range(len(texts)), key=lambda i: (scores[i], -i))
+        return [score(t) for t in texts]
 
     def town_words(self, ctx: TickContext) -> set[str]:
         """The town's own words (items, places, names, the currency), lower-case (cached while

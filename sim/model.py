@@ -30,11 +30,12 @@ from agents.avatar import Avatar
 from agents.conversation import ConversationBook
 from agents.intentions import intend
 from agents.llm_policy import LLMPolicy, clean_speech
-from agents.lm import GenerateRequest, LanguageModel
+from agents.lm import Completion, GenerateRequest, LanguageModel
 from agents.memory import Memory
 from agents.policy import PendingChoice, TickContext
 from agents.population import agent_state_every, persona_templates, plan_population
 from agents.rules import make_rule_policy
+from agents.speech import FIRST
 from sim.config import ScenarioConfig, load_scenario, role_counts
 from sim.metrics import LLMMeter, speech_metrics
 from sim.moderation_judge import moderation_judge
@@ -382,7 +383,7 @@ class MetaverseModel(mesa.Model):
         options: dict[int, tuple[Action, ...]],
         fallbacks: list[Event],
     ) -> list[Action]:
-        """Give LLM avatars' ``say`` actions their text, all in one ``generate`` call (each from
+        """Give LLM avatars' ``say`` actions their text, in at most two ``generate`` calls (each from
         the observation its speaker decided on). A speaker whose text did not come acts by its
         rule policy instead, among its options other than talking."""
         todo = [
@@ -393,8 +394,11 @@ class MetaverseModel(mesa.Model):
         if not todo:
             return actions
         assert self.llm is not None
-        requests: list[GenerateRequest] = []
-        spans = []  # each speaker's Speaker and its samples: requests[start:end]
+        # Each speaker's samples: FIRST of them in one batch for every line, then the rest in a
+        # second batch for the lines none of whose first samples is as good as a line can be
+        # (Speaker.settled: picking over all of them would pick the same line).
+        samples: list[list[GenerateRequest]] = []
+        speakers = []
         for _, a in todo:
             avatar = self.llm_avatars[a.actor]
             policy = avatar.policy
@@ -402,26 +406,47 @@ class MetaverseModel(mesa.Model):
             obs = observations[a.actor]
             conv = self.conversations.find(a.actor, a.target, obs.place)
             left = self.conversations.turns_left(a.actor, a.target, obs.place)
-            start = len(requests)
             speaker = policy.speaker
-            requests += speaker.samples(speaker.request(avatar, a, obs, ctx, conv, left), a.actor, ctx)
-            spans.append((speaker, start, len(requests)))
-        started = self.meter.start()
-        completions = self.llm.generate(requests)
-        self.meter.record_completions(started, completions)
-        spoken: list[Action | None] = list(actions)
-        for (i, a), (speaker, start, end) in zip(todo, spans, strict=True):
+            speakers.append(speaker)
+            samples.append(speaker.samples(speaker.request(avatar, a, obs, ctx, conv, left), a.actor, ctx))
+        got: list[list[Completion]] = [[] for _ in todo]
+        self._generate_round([(j, s[:FIRST]) for j, s in enumerate(samples)], got)
+        more = []
+        for j, (_, a) in enumerate(todo):
             avatar = self.llm_avatars[a.actor]
-            answered = [c for c in completions[start:end] if not c.error]
+            texts = [clean_speech(c.text, self.names[a.actor]) for c in got[j] if not c.error]
+            if len(samples[j]) > FIRST and not (texts and speakers[j].settled(avatar, texts, ctx)):
+                more.append((j, samples[j][FIRST:]))
+        self._generate_round(more, got)
+        spoken: list[Action | None] = list(actions)
+        for j, (i, a) in enumerate(todo):
+            avatar = self.llm_avatars[a.actor]
+            answered = [c for c in got[j] if not c.error]
             if not answered:
-                error = completions[start].error
                 spoken[i] = self._fall_back(
-                    avatar, "speech", error, observations, options, ctx, fallbacks, exclude="say"
+                    avatar, "speech", got[j][0].error, observations, options, ctx, fallbacks, exclude="say"
                 )
                 continue
             texts = [clean_speech(c.text, self.names[a.actor]) for c in answered]
-            spoken[i] = replace(a, text=texts[speaker.pick(avatar, texts, ctx)])
+            spoken[i] = replace(a, text=texts[speakers[j].pick(avatar, texts, ctx)])
         return [a for a in spoken if a is not None]
+
+    def _generate_round(
+        self, batch: list[tuple[int, list[GenerateRequest]]], got: list[list[Completion]]
+    ) -> None:
+        """One ``generate`` call for the given speakers' samples; their completions are added
+        to ``got[j]`` in order."""
+        requests = [r for _, rs in batch for r in rs]
+        if not requests:
+            return
+        assert self.llm is not None
+        started = self.meter.start()
+        completions = self.llm.generate(requests)
+        self.meter.record_completions(started, completions)
+        at = 0
+        for j, rs in batch:
+            got[j] += completions[at : at + len(rs)]
+            at += len(rs)
 
     # -- after the tick --------------------------------------------------------------------------------
 

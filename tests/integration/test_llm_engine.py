@@ -51,6 +51,23 @@ def test_greedy_output_is_the_same_alone_and_inside_a_batch_of_mixed_lengths(eng
     assert all(t.strip() for t in alone)
 
 
+def test_rows_that_finish_early_ride_along_without_changing_any_row(engine_fp32):
+    # Nine rows finishing at nine different steps: finished rows stay in the batch (their tokens
+    # ignored) until they are a quarter of it, then are dropped; no row's text may change.
+    reqs = [
+        _gen(f"You are Hal{i}, a farmer.", "Tell me about your fields.", max_new_tokens=2 + 2 * i,
+             temperature=0.8, seed=i)
+        for i in range(9)
+    ]  # fmt: skip
+    engine_fp32.prefix_cache.clear()
+    alone = [engine_fp32.generate([r])[0] for r in reqs]
+    engine_fp32.prefix_cache.clear()
+    batched = engine_fp32.generate(reqs)
+    assert [c.text for c in batched] == [c.text for c in alone]
+    assert [c.completion_tokens for c in batched] == [c.completion_tokens for c in alone]
+    assert sorted({c.completion_tokens for c in batched}) == [2 + 2 * i for i in range(9)]
+
+
 def test_prefix_cache_changes_nothing_but_the_work_done(engine_fp32):
     reqs = [
         _gen(f"You are avatar {i}, a farmer.", f"Tick {t}: what now?") for t in range(2) for i in range(3)

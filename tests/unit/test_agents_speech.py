@@ -50,6 +50,28 @@ def test_the_line_said_answers_what_it_was_asked_then_names_the_town() -> None:
     assert policy.speaker.pick(avatar, ["fresh BREAD, Ada? five coin a loaf", "Good day."], ctx) == 1
 
 
+def test_more_samples_are_drawn_only_when_the_first_can_be_bettered() -> None:
+    policy = _policy(5)
+    _, ctx = _requests(policy, "Fresh bread, Ada? Five coin a loaf.")
+    avatar = _avatar(1)
+    best = "Two loaves of bread, please, Chen Sato."  # fresh, on "bread", names the town
+    assert policy.speaker.settled(avatar, ["Hello.", best], ctx)
+    assert not policy.speaker.settled(avatar, ["Hello.", "Chen Sato told me you were here."], ctx)
+    assert not policy.speaker.settled(avatar, [], ctx)
+    # Settled means picking over more samples says the same line: a later one never beats it.
+    for later in (["Bread? Yes, bread at the market."], ["Hi."], [best]):
+        assert policy.speaker.pick(avatar, ["Hello.", best, *later], ctx) == 1
+    # An opener answers nobody: the best it can be is fresh, grounded and saying something.
+    book = ConversationBook(max_turns=4)
+    scene = _ctx(_llm_world())
+    obs = scene.world.observation_for(1)
+    policy.speaker.request(
+        _avatar(1), Action(1, "say", target=2), obs, scene.ctx, None, book.turns_left(1, 2, "market")
+    )
+    assert policy.speaker.settled(avatar, ["Chen Sato, the bread is fresh today."], scene.ctx)
+    assert not policy.speaker.settled(avatar, ["Lovely weather."], scene.ctx)
+
+
 def test_the_choose_prompt_tells_only_the_facts_that_bear_on_the_options() -> None:
     walk = [Action(1, "move", place="farm"), Action(1, "move", place="forest")]
     assert _relevant(walk, None) == {"have", "muted"}
