@@ -403,9 +403,14 @@ def _project(p: ProjectView, tick: int, currency: str) -> str:
     where = f" at the {p.place}" if p.place else ""
     # The due tick, not the ticks left: the line then stays the same from tick to tick (the
     # engine reuses an avatar's unchanged prompt prefix); the tick is told at the end.
+    crew = (
+        f"{p.contributors} of {p.min_contributors}"
+        if p.contributors < p.min_contributors
+        else str(p.contributors)
+    )
     return (
         f"project {p.id}, a {p.template}{where}: still needs {_goods(p.missing)}; "
-        f"{p.contributors} of {p.min_contributors} contributors; due at tick {p.deadline}; reward {p.reward} {currency}"
+        f"{crew} contributors; due at tick {p.deadline}; reward {p.reward} {currency}"
     )
 
 

@@ -140,8 +140,9 @@ def _situation(
 ) -> str:
     """The changing facts, trimmed to ``budget_tokens``: the oldest heard lines go first.
 
-    The steadiest facts come first and the most changeable last (place, prices and projects,
-    memories, people, holdings and offers, what was heard, needs, the tick): the engine reuses
+    The steadiest facts come first and the most changeable last (memories, which only grow
+    from one decision to the next (:meth:`agents.memory.Memory.render`), then place, prices and
+    projects, people, holdings and offers, what was heard, needs, the tick): the engine reuses
     what an avatar's prompt has in common with its last one token by token, up to the first
     change, and the last lines before the question are the ones a small model weighs most.
     """
@@ -153,9 +154,9 @@ def _situation(
     )
     while True:
         parts = [
+            mem,
             f"You are at {place}." + (f" {here}" if here else ""),
             context,
-            mem,
             people,
             status,
             *(["You heard:", *heard_lines] if heard_lines else []),

@@ -28,6 +28,7 @@ from mesa.datacollection import DataCollector
 
 from agents.avatar import Avatar
 from agents.conversation import ConversationBook
+from agents.episodes import describe, importance
 from agents.intentions import intend
 from agents.llm_policy import LLMPolicy, clean_speech
 from agents.lm import Completion, GenerateRequest, LanguageModel
@@ -46,13 +47,6 @@ from world.types import Action, Event, Observation
 
 __all__ = ["MetaverseModel", "TickRecord", "needs_llm"]
 
-#: How important each kind of event is to the avatars it involves (Generative Agents' 1..10).
-_IMPORTANCE = {
-    "sanction": 9, "moderation": 7, "project_complete": 7, "project_fail": 6, "trade": 6,
-    "give": 5, "offer": 5, "accept": 5, "reject": 4, "say": 4, "report": 6, "craft": 3,
-    "project_join": 4, "project_contribute": 4, "project_propose": 5, "invalid_action": 3,
-    "order": 3, "gather": 2, "consume": 2, "move": 1, "rest": 1,
-}  # fmt: skip
 #: Model-level series collected by the DataCollector (all metrics go to the event store).
 _COLLECTED = ("population", "messages", "conversations", "trades", "gini", "invalid_actions", "llm.requests")
 
@@ -483,8 +477,7 @@ class MetaverseModel(mesa.Model):
                 avatar = self.llm_avatars.get(who) if who is not None else None
                 if avatar is None or who is None:
                     continue
-                importance = _IMPORTANCE.get(e.kind, 3) + (1 if e.target == who and e.kind == "say" else 0)
-                avatar.remember(tick, _describe(e, names, who), importance)
+                avatar.remember(tick, describe(e, names, who), importance(e, who))
 
     def agent_states(self) -> list[tuple[int, str | None, float | None, float | None, int, dict]]:
         """``agent_state`` rows: place, position, coins, and role, inventory, needs, recent memories."""
@@ -566,22 +559,3 @@ def _rng_state(rng: random.Random) -> list:
 def _rng_tuple(state: list) -> tuple:
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
-
-
-def _describe(e: Event, names: dict[int, str], me: int) -> str:
-    """An event as the avatar ``me`` remembers it."""
-    actor = "You" if e.actor == me else names.get(e.actor, "someone") if e.actor is not None else "The town"
-    target = "you" if e.target == me else names.get(e.target, "someone") if e.target is not None else ""
-    if e.kind == "say":
-        to = f" to {target}" if target else ""
-        return f'{actor} said{to}: "{e.text[:160]}"'
-    if e.kind == "trade":
-        d = e.data
-        buyer, seller = names.get(d.get("buyer", -1), "someone"), names.get(d.get("seller", -1), "someone")
-        return f"Trade: {buyer} bought {d.get('qty')} {d.get('item')} from {seller} at {d.get('price')}"
-    if e.kind == "invalid_action":
-        return f"{actor} tried something not allowed: {e.data.get('reason', '')}"
-    text = f" ({e.text[:120]})" if e.text else ""
-    to = f" -> {target}" if target else ""
-    place = f" at {e.place}" if e.place else ""
-    return f"{actor}: {e.kind}{to}{place}{text}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.memory import Memory, estimate_tokens
+from agents.memory import GROW_LINES, Memory, estimate_tokens
 
 
 def test_store_never_exceeds_its_capacity_however_long_the_run() -> None:
@@ -72,3 +72,67 @@ def test_state_round_trip_restores_every_memory() -> None:
         (i.tick, i.text, i.importance, i.kind) for i in m.items
     ]
     assert clone.tokens == m.tokens
+
+
+def test_a_repeated_observation_is_one_memory_that_counts_the_repeats() -> None:
+    m = Memory()
+    for t in range(9, 14):
+        m.add(t, "You gathered 2 wheat at the farm", importance=2)
+        m.add(t, f"Ada said to you: line {t}", importance=4)
+    gathered = [i for i in m.items if i.text.startswith("You gathered")]
+    assert len(gathered) == 1 and len(m) == 6
+    assert (gathered[0].since, gathered[0].tick, gathered[0].times) == (9, 13, 5)
+    assert gathered[0].line() == "- (ticks 9-13, 5 times) You gathered 2 wheat at the farm"
+    assert m.render("wheat", now=14, budget_tokens=500, k=10).count("You gathered") == 1
+    # Conversations and summaries are never folded; a repeat beyond the window is a new memory.
+    m.add(14, "Talked with Ada", kind="conversation")
+    m.add(15, "Talked with Ada", kind="conversation")
+    assert sum(i.text == "Talked with Ada" for i in m.items) == 2
+    for t in range(16, 16 + 7):
+        m.add(t, f"something else {t}")
+    m.add(30, "You gathered 2 wheat at the farm")
+    assert sum(i.text.startswith("You gathered") for i in m.items) == 2
+
+
+def test_repeats_survive_a_checkpoint() -> None:
+    m = Memory()
+    for t in range(3):
+        m.add(t, "You rested")
+    clone = Memory()
+    clone.set_state(m.get_state())
+    assert [i.line() for i in clone.items] == ["- (ticks 0-2, 3 times) You rested"]
+    assert Memory().get_state()["items"] == []
+
+
+def test_the_rendered_block_only_grows_until_it_is_rendered_afresh() -> None:
+    m = Memory()
+    for t in range(6):
+        m.add(t, f"You met person {t}", importance=3)
+    first = m.render("", now=6, budget_tokens=500, k=6).splitlines()
+    assert len(first) == 6
+    # Newer memories come after the lines shown before, which stay word for word.
+    m.add(7, "You met person 7")
+    m.add(7, "You met person 0")  # a repeat beyond the repeat window: a memory of its own
+    second = m.render("", now=8, budget_tokens=500, k=6).splitlines()
+    assert second[:6] == first and len(second) > 6
+    # A repeat of a shown memory keeps its shown line (no duplicate, no change).
+    m.add(8, "You met person 7")
+    third = m.render("", now=9, budget_tokens=500, k=6).splitlines()
+    assert third[: len(second)] == second and sum("person 7" in ln for ln in third) == 1
+    # Past k + GROW_LINES lines the block starts afresh from the k best.
+    for t in range(10, 20):
+        m.add(t, f"You saw tree {t}")
+        block = m.render("", now=t + 1, budget_tokens=500, k=6).splitlines()
+        assert len(block) <= 6 + GROW_LINES
+    assert block != first and len(block) <= 6 + GROW_LINES
+
+
+def test_the_shown_block_survives_a_checkpoint() -> None:
+    m = Memory()
+    for t in range(8):
+        m.add(t, f"You met person {t}")
+    m.render("", now=8, budget_tokens=500, k=6)
+    m.add(9, "You met person 9")
+    clone = Memory()
+    clone.set_state(m.get_state())
+    assert clone.render("", now=10, budget_tokens=500, k=6) == m.render("", now=10, budget_tokens=500, k=6)
