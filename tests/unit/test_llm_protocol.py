@@ -126,3 +126,35 @@ def test_prefix_cache_eviction_unindexes_the_evicted_entry():
     cache.put((3,), _kv(1))  # evicts (1,)
     assert cache.longest([1, 2, 5])[0] == 2
     assert cache.longest([1, 5]) == (0, None)
+
+
+def _ramp(n_tokens: int) -> tuple:
+    k = torch.arange(n_tokens * 4, dtype=torch.float32).reshape(1, 1, n_tokens, 4)
+    return ((k, -k),)  # position i's values are the same in every entry that holds it
+
+
+def test_an_entry_that_extends_another_stores_only_its_own_positions():
+    cache = PrefixCache(max_bytes=10**6)
+    cache.put((1, 2), _ramp(2))
+    cache.put((1, 2, 3, 4), _ramp(4))
+    cache.put((1, 2, 3, 4, 5, 6), _ramp(6))
+    assert cache.bytes == 6 * 32  # six positions held once, not 2 + 4 + 6
+    for n in (2, 4, 6):
+        kv = cache.longest([*range(1, n + 1), 9])[1]
+        assert torch.equal(kv[0][0], _ramp(n)[0][0]) and torch.equal(kv[0][1], _ramp(n)[0][1])
+    # A discarded parent's positions pass to what extends it; nothing is lost.
+    cache.discard((1, 2, 3, 4))
+    assert cache.bytes == 6 * 32 and torch.equal(cache.get((1, 2, 3, 4, 5, 6))[0][0], _ramp(6)[0][0])
+    cache.discard((1, 2))
+    assert torch.equal(cache.get((1, 2, 3, 4, 5, 6))[0][1], _ramp(6)[0][1]) and cache.bytes == 6 * 32
+
+
+def test_only_entries_nothing_extends_are_evicted():
+    cache = PrefixCache(max_bytes=5 * 32)
+    cache.put((1, 2), _ramp(2))  # the oldest, but (1, 2, 3) extends it
+    cache.put((1, 2, 3), _ramp(3))
+    cache.put((7, 8), _ramp(2))
+    cache.put((9,), _ramp(1))  # over budget: the least recent leaf goes, (1, 2, 3), not (1, 2)
+    assert (1, 2, 3) not in cache and {(1, 2), (7, 8), (9,)} == set(cache._entries)
+    assert cache.bytes == 5 * 32 and cache.evictions == 1
+    assert torch.equal(cache.get((1, 2))[0][0], _ramp(2)[0][0])
