@@ -294,8 +294,10 @@ def decode_batch(
     params: Sequence[DecodeParams],
     eos_ids: set[int],
     pad_id: int,
+    seen_ids: Sequence[Sequence[int]] | None = None,
 ) -> list[tuple[list[int], str, str]]:
-    """Generate for every row; returns ``(token_ids, text, finish_reason)`` per row."""
+    """Generate for every row; returns ``(token_ids, text, finish_reason)`` per row.
+    ``seen_ids``: each row's prompt tokens for the repetition penalty (default: its ``ids``)."""
     room = max(p.max_new_tokens for p in params)
     logits, cache, valid, pos = forward_rows(model, rows, pad_id, room=room)
     B, V = logits.shape
@@ -305,7 +307,7 @@ def decode_batch(
     seen = torch.zeros((B, V), dtype=torch.bool)
     for i, r in enumerate(rows):
         if params[i].repetition_penalty != 1.0:
-            seen[i, torch.tensor(r.ids, dtype=torch.long)] = True
+            seen[i, torch.tensor(r.ids if seen_ids is None else seen_ids[i], dtype=torch.long)] = True
     # Banned tokens (stage-direction openers...) get -inf logits at every step, all rows at once.
     ban = torch.zeros((B, V), dtype=torch.bool)
     for i, p in enumerate(params):
