@@ -381,6 +381,21 @@ _WARNING = re.compile(
 )
 
 
+# A speaker offering to give or pay ("I can give back 10 coins", "we'll pay 5 coin") asks nobody
+# for anything: the request verbs count only when the listener is the one asked.
+_OFFERER = re.compile(
+    r"\b(?:i|we|i'll|we'll|i will|we will|i can|we can|i could|let me|i'd|i would|happy to)\s+$"
+)
+
+
+def _asked(s: str) -> re.Match[str] | None:
+    """The first request of the listener in ``s``, skipping the speaker's own offers."""
+    for m in _REQUEST.finditer(s):
+        if not _OFFERER.search(s[max(0, m.start() - 16) : m.start()]):
+            return m
+    return None
+
+
 def scam(t: Text) -> Finding | None:
     """A request for coins, goods or credentials plus a lure: score, the request and the lures."""
     v = t.vocab
@@ -390,7 +405,7 @@ def scam(t: Text) -> Finding | None:
     cred = _CREDENTIALS.search(s)
     if cred and _ASK_CREDENTIALS.search(s):
         return Finding(0.95, {"request": "credentials", "asked": cred.group(0)})
-    req = _REQUEST.search(s) if not v.isdisjoint(_REQUEST_VERBS) else None
+    req = _asked(s) if not v.isdisjoint(_REQUEST_VERBS) else None
     if req is None:
         return None  # a lure alone ("guaranteed fresh fish", "hurry") asks nobody for anything
     lures = {name: m.group(0) for name, pat in _LURES.items() if (m := pat.search(s))}

@@ -118,6 +118,9 @@ def test_scam_needs_a_request_and_a_lure_and_names_both():
     assert f.score >= 0.7
     assert f.evidence["request"] and set(f.evidence["lures"]) >= {"promise", "urgency"}
     assert scam(prepare("Tell me your password.")).evidence["request"] == "credentials"
+    # An offer of the speaker's own does not hide the request that follows it.
+    f = scam(prepare("I will give you double if you send 3 coins to me today"))
+    assert f.score >= 0.7 and f.evidence["request"] == "send 3 coins"
 
 
 @pytest.mark.parametrize(
@@ -127,6 +130,9 @@ def test_scam_needs_a_request_and_a_lure_and_names_both():
         "Guaranteed fresh fish every morning at my stall!",
         "Give me 5 coins and the bread is yours.",
         "Someone told me to send coins for a prize. Sounds like a scam, right?",
+        # The speaker offers to give or pay: nobody is asked for anything.
+        "I can give back 10 coins to the merchant. We will be happy and thank you.",
+        "We'll pay 5 coins for your wheat today, I promise.",
     ],
 )
 def test_fair_trades_and_warnings_are_not_scams(text):
