@@ -42,6 +42,8 @@ def test_compare_shows_a_fork_made_by_the_cli_beside_its_parent(
         )
         _show(page, "Compare runs")
         wait_for(lambda: "first differ at tick" in page.inner_text("body"), 60, "the divergence in words")
+        # Streamlit sends the page element by element: the metrics may land after the words.
+        wait_for(lambda: "Fork tick" in page.inner_text('[data-testid="stMain"]'), 60, "the fork's metrics")
         main = page.inner_text('[data-testid="stMain"]')
         picked = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"] input').first
         assert picked.input_value().startswith(f"parent: {parent.name}")
