@@ -292,13 +292,16 @@ class Engine:
         for i, p in enumerate(prepared):
             # The longest cached token prefix: a shared level (or any entry that ends inside the
             # prompt), or the part this route's last prompt has in common with this one.
-            n, past = cache.longest(p.ids, len(p.ids) - 1)
+            # Lengths first, then the KV of the winner only: joining an entry's segments copies it.
+            limit = len(p.ids) - 1
             trail = self._sessions.get(routes[i]) if routes is not None else None
-            if trail is not None:
-                m = _common_prefix(trail, p.ids, len(p.ids) - 1)
-                kv = cache.get(trail) if m > n else None
-                if kv is not None:
-                    n, past = m, tuple((k[:, :, :m], v[:, :, :m]) for k, v in kv)
+            m = _common_prefix(trail, p.ids, limit) if trail is not None and trail in cache else 0
+            if trail is not None and m > cache.depth(p.ids, limit):
+                kv = cache.get(trail)
+                assert kv is not None  # in the cache, checked above
+                n, past = m, tuple((k[:, :, :m], v[:, :, :m]) for k, v in kv)
+            else:
+                n, past = cache.longest(p.ids, limit)
             rows.append(Row(past, n, p.ids[n:]) if past is not None else Row(None, 0, p.ids))
         return rows
 

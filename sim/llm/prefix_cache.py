@@ -104,6 +104,10 @@ class PrefixCache:
             return 0, None
         return best, self.get(tuple(ids[:best]))
 
+    def depth(self, ids: Sequence[int], limit: int) -> int:
+        """The length :meth:`longest` would find, without joining (or counting) its KV."""
+        return self._deepest(ids, min(limit, len(ids)))
+
     def put(self, key: tuple[int, ...], kv: KV) -> None:
         if _nbytes(kv) > self.max_bytes or not key:
             return  # larger than the whole budget: never cache
