@@ -18,6 +18,13 @@ same forward pass (a tree mask; each branch's positions restart after the trunk)
 
 The decode loop then feeds one token per row and drops finished rows a quarter of the batch
 at a time (each drop copies the KV kept), so a batch never pays for its longest member.
+
+*Cascade attention* (on CPU): when every row of a batch opens with the same cached tokens (the
+world rules, speech's example scenes), that *head* is held once, not copied into every row,
+and each layer attends to it in one pass for all the batch's queries, then to each row's own
+past and new tokens, merging the two by their log-sum-exp (as FlashInfer's cascade and
+Hydragen do on GPUs). Decode attention reads the KV from memory at every step: at batch 32 over
+~450 cached tokens it was a third of a speech step here, and the head is most of those tokens.
 """
 
 from __future__ import annotations
@@ -27,10 +34,21 @@ from dataclasses import dataclass
 from typing import cast
 
 import torch
-from transformers import DynamicCache
+from transformers import AttentionInterface, DynamicCache
 from transformers.cache_utils import DynamicLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-__all__ = ["DecodeParams", "Row", "branch_logprobs", "decode_batch", "forward_rows", "row_kv"]
+__all__ = [
+    "CASCADE",
+    "DecodeParams",
+    "Row",
+    "branch_logprobs",
+    "cascade_attention",
+    "decode_batch",
+    "enable_cascade",
+    "forward_rows",
+    "row_kv",
+]
 
 KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer (keys, values), each (1, H, L, D)
 
@@ -43,6 +61,7 @@ class Row:
     past_len: int
     ids: list[int]
     branches: tuple[list[int], ...] = ()
+    start: int = 0  # the first position ``past`` holds (> 0: the batch's shared head holds the rest)
 
     @property
     def width(self) -> int:
@@ -61,6 +80,53 @@ class DecodeParams:
     stop: tuple[str, ...]
     seed: int
     banned: tuple[int, ...] = ()  # token ids never sampled
+
+
+#: The attention implementation name under which :func:`cascade_attention` is registered.
+CASCADE = "mesaverse_cascade"
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+Head = tuple[KV, int]  # the shared head's KV (each (1, H, h, D)) and its length h
+
+
+def cascade_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """transformers attention with an optional shared head (``cascade_head=``, the head's KV per
+    layer): attention over the head for all rows at once, over each row's own keys with its
+    mask, merged by log-sum-exp. Without a head: transformers' SDPA attention, unchanged."""
+    head = kwargs.pop("cascade_head", None)
+    if head is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)  # fmt: skip
+    hk, hv = head[module.layer_idx]
+    B, Hq, S, D = query.shape
+    Hkv = key.shape[1]
+    rep = Hq // Hkv  # grouped-query attention: rep query heads share a key/value head
+    q = query.reshape(B, Hkv, rep * S, D)  # query index r * S + s
+    mask = attention_mask
+    if mask is not None and rep > 1 and S > 1:
+        mask = mask.repeat(1, 1, rep, 1)
+    o_own, l_own = _FLASH_CPU(q, key, value, 0.0, False, attn_mask=mask, scale=scaling)
+    qh = q.transpose(0, 1).reshape(1, Hkv, B * rep * S, D)  # every query of the batch, one pass
+    o_head, l_head = _FLASH_CPU(qh, hk, hv, 0.0, False, scale=scaling)
+    o_head = o_head.reshape(Hkv, B, rep * S, D).transpose(0, 1).float()
+    l_head = l_head.reshape(Hkv, B, rep * S).transpose(0, 1)
+    w = torch.sigmoid(l_own - l_head)[..., None]  # the own part's share of the softmax mass
+    out = torch.lerp(o_head, o_own.float(), w).to(query.dtype)
+    return out.reshape(B, Hq, S, D).transpose(1, 2).contiguous(), None
+
+
+def enable_cascade(model) -> bool:
+    """Switch ``model`` to :func:`cascade_attention` where it can run (a CPU model on SDPA
+    attention, with torch's CPU flash kernel); returns whether it did."""
+    if _FLASH_CPU is None or model.device.type != "cpu":
+        return False
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return False
+    AttentionInterface.register(CASCADE, cascade_attention)
+    try:
+        model.set_attn_implementation(CASCADE)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return getattr(model.config, "_attn_implementation", None) == CASCADE
 
 
 class _GrowingLayer(DynamicLayer):
@@ -115,17 +181,35 @@ def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(allowed, zero, torch.finfo(dtype).min)
 
 
-def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, room: int = 0):
+def _own_past(r: Row, h: int) -> KV | None:
+    """The part of a row's past after the shared head (views, no copy)."""
+    if r.past is None or r.start == h:
+        return r.past
+    if r.start != 0:
+        raise ValueError(f"row past starts at {r.start}, the batch head is {h} tokens")
+    return tuple((k[:, :, h:], v[:, :, h:]) for k, v in r.past)
+
+
+def forward_rows(
+    model, rows: Sequence[Row], pad_id: int, hidden: bool = False, room: int = 0, head: Head | None = None
+):
     """Run every row's new tokens (and branches) over its past in one forward pass.
 
     Returns ``(out, cache, valid (B, P+S) bool, next_pos (B,))`` where ``out`` is the last
     position's logits (B, V) in float32, or with ``hidden=True`` the final hidden states
     (B, S, H) of every new position (branch scoring picks the positions it needs).
     ``room``: tokens the cache should have space for after this pass (the decode budget).
+    ``head``: the KV of the first ``h`` positions, shared by every row (cascade attention; the
+    model must run :func:`cascade_attention`): the cache and ``valid`` then hold each row's own
+    positions only, after the head.
     """
     device, dtype = model.device, model.dtype
     B = len(rows)
-    P = max(r.past_len for r in rows)
+    h = head[1] if head is not None else 0
+    if any(r.past_len < h for r in rows):
+        raise ValueError(f"a row's past is shorter than the batch head ({h} tokens)")
+    own = [_own_past(r, h) for r in rows]
+    P = max(r.past_len - h for r in rows)
     S = max(r.width for r in rows)
     ids = torch.full((B, S), pad_id, dtype=torch.long)
     pos = torch.zeros((B, S), dtype=torch.long)
@@ -141,24 +225,25 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
             pos[i, at : at + len(b)] = torch.arange(r.past_len + s, r.past_len + s + len(b))
             branch[i, at : at + len(b)] = j
             at += len(b)
-        valid[i, P - r.past_len : P] = True
+        valid[i, P - (r.past_len - h) : P] = True
         valid[i, P + start :] = True
 
     cache = _new_cache(model, room + S)
     if P > 0:
-        ref = next(r.past for r in rows if r.past is not None)  # shapes for rows without a past
+        ref = next(p for p in own if p is not None and p[0][0].shape[2])  # shapes for rows without a past
         for layer in range(len(ref)):
             ks, vs = [], []
-            for r in rows:
-                if r.past is None:  # no cached prefix: an all-pad past (masked out)
+            for r, past in zip(rows, own, strict=True):
+                n = r.past_len - h
+                if past is None or n == 0:  # no own cached prefix: an all-pad past (masked out)
                     k0, v0 = ref[layer]
                     k = k0.new_zeros(1, k0.shape[1], P, k0.shape[3])
                     v = v0.new_zeros(1, v0.shape[1], P, v0.shape[3])
                 else:
-                    k, v = r.past[layer]
-                    if r.past_len < P:  # left-pad the past so every row's past ends at P
-                        k = torch.nn.functional.pad(k, (0, 0, P - r.past_len, 0))
-                        v = torch.nn.functional.pad(v, (0, 0, P - r.past_len, 0))
+                    k, v = past[layer]
+                    if n < P:  # left-pad the past so every row's past ends at P
+                        k = torch.nn.functional.pad(k, (0, 0, P - n, 0))
+                        v = torch.nn.functional.pad(v, (0, 0, P - n, 0))
                 ks.append(k)
                 vs.append(v)
             # cast: attention layers (DynamicLayer and kin) take key/value updates; the list is typed as the
@@ -179,6 +264,8 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
     # `cache=`, not `past_key_values=` (deprecated in transformers 5.x, removed in 5.40).
     args = dict(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device),
                 cache=cache, use_cache=True)  # fmt: skip
+    if head is not None:
+        args["cascade_head"] = head[0]
     next_pos = torch.tensor([r.past_len + len(r.ids) for r in rows], dtype=torch.long)
     if hidden:
         out = model.base_model(**args)
@@ -189,13 +276,23 @@ def forward_rows(model, rows: Sequence[Row], pad_id: int, hidden: bool = False, 
 
 
 def branch_logprobs(
-    model, rows: Sequence[Row], pad_id: int, keep: Sequence[int] = ()
+    model, rows: Sequence[Row], pad_id: int, keep: Sequence[int] = (), head: Head | None = None
 ) -> tuple[list[list[list[float]]], dict[int, KV]]:
     """Log-probability of every token of each row's branches given its past and trunk, one
     forward pass: ``out[row][branch][token]``; and for the rows in ``keep``, the KV of their
-    past and trunk (without the branches: what a prompt that extends the trunk can reuse)."""
-    hidden, cache, valid, _ = forward_rows(model, rows, pad_id, hidden=True)
-    kept = {i: row_kv(cache, valid, i, rows[i].past_len + len(rows[i].ids)) for i in keep}
+    past and trunk (without the branches: what a prompt that extends the trunk can reuse;
+    whole, the shared ``head`` included)."""
+    hidden, cache, valid, _ = forward_rows(model, rows, pad_id, hidden=True, head=head)
+    h = head[1] if head is not None else 0
+    kept = {i: row_kv(cache, valid, i, rows[i].past_len - h + len(rows[i].ids)) for i in keep}
+    if head is not None:
+        kept = {
+            i: tuple(
+                (torch.cat([hk, k], dim=2), torch.cat([hv, v], dim=2))
+                for (hk, hv), (k, v) in zip(head[0], kv, strict=True)
+            )
+            for i, kv in kept.items()
+        }
     S = hidden.shape[1]
     where_b, where_s, targets, owner = [], [], [], []
     for i, r in enumerate(rows):
@@ -295,11 +392,14 @@ def decode_batch(
     eos_ids: set[int],
     pad_id: int,
     seen_ids: Sequence[Sequence[int]] | None = None,
+    head: Head | None = None,
 ) -> list[tuple[list[int], str, str]]:
     """Generate for every row; returns ``(token_ids, text, finish_reason)`` per row.
-    ``seen_ids``: each row's prompt tokens for the repetition penalty (default: its ``ids``)."""
+    ``seen_ids``: each row's prompt tokens for the repetition penalty (default: its ``ids``).
+    ``head``: a cached head shared by every row (see :func:`forward_rows`)."""
     room = max(p.max_new_tokens for p in params)
-    logits, cache, valid, pos = forward_rows(model, rows, pad_id, room=room)
+    logits, cache, valid, pos = forward_rows(model, rows, pad_id, room=room, head=head)
+    extra = {"cascade_head": head[0]} if head is not None else {}
     B, V = logits.shape
     device, dtype = model.device, model.dtype
     gens = [torch.Generator().manual_seed(p.seed & 0x7FFF_FFFF_FFFF_FFFF) for p in params]
@@ -364,6 +464,7 @@ def decode_batch(
             position_ids=pos[:, None].to(device),
             cache=cache,
             use_cache=True,
+            **extra,
         )
         cache = out.cache
         pos = pos + 1

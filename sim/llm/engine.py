@@ -32,7 +32,16 @@ from typing import cast
 import torch
 
 from agents.lm import Choice, ChooseRequest, Completion, GenerateRequest, Message
-from sim.llm.decode import DecodeParams, Row, branch_logprobs, decode_batch, forward_rows, row_kv
+from sim.llm.decode import (
+    DecodeParams,
+    Head,
+    Row,
+    branch_logprobs,
+    decode_batch,
+    enable_cascade,
+    forward_rows,
+    row_kv,
+)
 from sim.llm.device import parse_device
 from sim.llm.models import RANDOM_CONFIGS, resolve
 from sim.llm.prefix_cache import PrefixCache
@@ -51,6 +60,11 @@ PMI_CAP = float("inf")
 #: prefix its last decision left in the cache, not as one entry per message.
 SHARED_LEVELS = 2
 PRIOR_WEIGHT = 1.0
+#: Cascade attention (:mod:`sim.llm.decode`) for a batch of at least this many rows whose pasts
+#: open with at least this many equal cached tokens: below that, its second attention pass and
+#: merge cost more than reading the head once per row.
+CASCADE_MIN_ROWS = 4
+CASCADE_MIN_HEAD = 64
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -147,6 +161,7 @@ class Engine:
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or src.path, **kw)
             self.model = AutoModelForCausalLM.from_pretrained(src.path, dtype=self.dtype, **kw)
         self.model.to(self.device).eval()
+        self.cascade = enable_cascade(self.model)
         self.max_batch_size = max_batch_size
         if token_budget is not None and token_budget < 1:
             raise ValueError(f"token_budget: must be >= 1, got {token_budget}")
@@ -305,6 +320,21 @@ class Engine:
             rows.append(Row(past, n, p.ids[n:]) if past is not None else Row(None, 0, p.ids))
         return rows
 
+    def _head(self, prompts: Sequence[Sequence[int]], rows: Sequence[Row]) -> Head | None:
+        """The cached tokens every row's past opens with, as a shared head for cascade
+        attention (its KV copied once from the first row), or None when it would not pay."""
+        if not self.cascade or len(rows) < CASCADE_MIN_ROWS or rows[0].past is None or rows[0].start:
+            return None
+        h = min(r.past_len for r in rows)
+        first = prompts[0]
+        for ids in prompts[1:]:
+            if h < CASCADE_MIN_HEAD:
+                return None
+            h = _common_prefix(first, ids, h)
+        if h < CASCADE_MIN_HEAD:
+            return None
+        return tuple((k[:, :, :h].contiguous(), v[:, :, :h].contiguous()) for k, v in rows[0].past), h
+
     def _keep_sessions(
         self, requests: Sequence[ChooseRequest], prompts: Sequence[_Prepared], kept: dict
     ) -> None:
@@ -367,7 +397,9 @@ class Engine:
             cur.append(i)
         return groups if groups[0] else []
 
-    def _prefilled(self, rows: Sequence[Row], prompts: Sequence[Sequence[int]]) -> list[Row]:
+    def _prefilled(
+        self, rows: Sequence[Row], prompts: Sequence[Sequence[int]], head: Head | None = None
+    ) -> list[Row]:
         """Each row's prompt but its last token computed ahead, in width-sorted groups of at
         most ``token_budget`` padded tokens, each distinct prompt once: the rows then enter the
         decode batch one token wide. Prefilled in the decode batch itself, every row was padded
@@ -382,10 +414,10 @@ class Engine:
             key = (r.past_len, tuple(ids))
             if len(r.ids) > 1 and key not in distinct:
                 distinct[key] = len(todo)
-                todo.append(Row(r.past, r.past_len, r.ids[:-1]))
+                todo.append(Row(r.past, r.past_len, r.ids[:-1], start=r.start))
         done: list = [None] * len(todo)
         for group in self._width_groups([len(r.ids) for r in todo]):
-            _, kv, valid, _ = forward_rows(self.model, [todo[i] for i in group], self.pad_id)
+            _, kv, valid, _ = forward_rows(self.model, [todo[i] for i in group], self.pad_id, head=head)
             for j, i in enumerate(group):
                 done[i] = row_kv(kv, valid, j)
         saved = sum(len(r.ids) - 1 for r in rows if len(r.ids) > 1) - sum(len(r.ids) for r in todo)
@@ -393,8 +425,8 @@ class Engine:
         out = []
         for r, ids in zip(rows, prompts, strict=True):
             if len(r.ids) > 1:
-                kv = done[distinct[(r.past_len, tuple(ids))]]
-                out.append(Row(kv, r.past_len + len(r.ids) - 1, r.ids[-1:]))
+                kv = done[distinct[(r.past_len, tuple(ids))]]  # after the head, if there is one
+                out.append(Row(kv, r.past_len + len(r.ids) - 1, r.ids[-1:], start=head[1] if head else 0))
             else:
                 out.append(r)
         return out
@@ -410,7 +442,8 @@ class Engine:
         rows = self._rows(prepared)
         self._account(prepared, rows)
         seen = [r.ids for r in rows]  # the repetition penalty's prompt tokens, as before prefill
-        rows = self._prefilled(rows, [p.ids for p in prepared])
+        head = self._head([p.ids for p in prepared], rows)
+        rows = self._prefilled(rows, [p.ids for p in prepared], head)
         params = [
             DecodeParams(
                 r.max_new_tokens,
@@ -424,7 +457,9 @@ class Engine:
             )
             for r in requests
         ]
-        results = decode_batch(self.model, self.tokenizer, rows, params, self.eos_ids, self.pad_id, seen)
+        results = decode_batch(
+            self.model, self.tokenizer, rows, params, self.eos_ids, self.pad_id, seen, head
+        )
         completions = []
         for r, p, row, (ids, text, finish) in zip(requests, prepared, rows, results, strict=True):
             completions.append(Completion(text, len(p.ids), len(ids), finish, row.past_len, r.request_id))
@@ -484,13 +519,17 @@ class Engine:
         twin_list = [(base, (cf, opts[i : i + per_row])) for base, (cf, opts) in twins.items()
                      for i in range(0, len(opts), per_row)]  # fmt: skip
         routes = [r.route if r.session else None for r in requests] + [None] * len(twin_list)
-        rows = self._rows([*prompts, *(t for _, (t, _) in twin_list)], routes)
+        every = [*prompts, *(t for _, (t, _) in twin_list)]
+        rows = self._rows(every, routes)
+        shared = self._head([p.ids for p in every], rows)
         for n, r in enumerate(requests):
             rows[n].branches = tuple(self._option_ids(r.answer_prefix, o) for o in r.options)
         for m, (base, (_, opts)) in enumerate(twin_list):
             rows[len(prompts) + m].branches = tuple(self._option_ids(base[1], o) for o in opts)
         keep = [i for i, r in enumerate(requests) if r.session and r.route is not None]
-        scores, kept = branch_logprobs(self.model, rows, self.pad_id, keep if self.prefix_cache else ())
+        scores, kept = branch_logprobs(
+            self.model, rows, self.pad_id, keep if self.prefix_cache else (), shared
+        )
         self._keep_sessions(requests, prompts, kept)
         self._account(prompts, rows[: len(prompts)])
         self.stats["computed_tokens"] += sum(r.width - len(r.ids) for r in rows) + sum(

@@ -251,3 +251,32 @@ def test_a_route_reuses_what_its_last_prompt_has_in_common_with_the_next_one(eng
     persona_end = engine_fp32._prepare([rules, persona, Message("user", "x")], 32).bounds[-1]
     assert base.cached_tokens > persona_end  # the unchanged place line came from tick 1's prompt
     assert max(abs(x - y) for x, y in zip(base.probs, plain.probs, strict=True)) < 1e-4
+
+
+def test_cascade_attention_matches_plain_attention_in_fp32():
+    """A batch whose rows share a cached head (cascade attention) gives the same choices and the
+    same greedy text as the same batch with the head copied into every row."""
+    from dataclasses import replace
+
+    from sim.bench.llm import build_workload
+    from sim.llm.prefix_cache import PrefixCache
+
+    engine = Engine("smollm2-135m", dtype="float32")
+    if not engine.cascade:
+        pytest.skip("cascade attention runs on CPU models only")
+    work = build_workload(8, 2)
+    out = {}
+    for mode in (True, False):
+        engine.cascade = mode
+        engine.prefix_cache, engine._prior = PrefixCache(2**30), type(engine._prior)()
+        got = []
+        for chooses, gens in work.rounds:
+            got.append([c.index for c in engine.choose(chooses)])
+            got.append(
+                [
+                    g.text
+                    for g in engine.generate([replace(r, temperature=0.0, max_new_tokens=12) for r in gens])
+                ]
+            )
+        out[mode] = got
+    assert out[True] == out[False]
