@@ -306,12 +306,12 @@ def branch_logprobs(
                 targets.append(tok)
                 owner.append((i, j))
             at += len(b)
-    head = model.get_output_embeddings()
+    lm_head = model.get_output_embeddings()
     scores: list[list[list[float]]] = [[[] for _ in r.branches] for r in rows]
     wb, ws, tg = torch.tensor(where_b), torch.tensor(where_s), torch.tensor(targets)
     for c in range(0, len(targets), 512):  # chunks: (512, vocab) float32 logits at most
         h = hidden[wb[c : c + 512].to(hidden.device), ws[c : c + 512].to(hidden.device)]
-        lp = torch.log_softmax(head(h).float(), dim=-1)
+        lp = torch.log_softmax(lm_head(h).float(), dim=-1)
         picked = lp.gather(1, tg[c : c + 512, None].to(lp.device))[:, 0].cpu().tolist()
         for (i, j), v in zip(owner[c : c + 512], picked, strict=True):
             scores[i][j].append(v)  # tokens of a branch come in order
