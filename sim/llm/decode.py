@@ -343,6 +343,21 @@ def _pick(probs: torch.Tensor, tokens: torch.Tensor, u: float, top_p: float) -> 
     return int(tokens[min(k, len(probs) - 1)])
 
 
+def _pick_rows(
+    probs: torch.Tensor, tokens: torch.Tensor, us: Sequence[float], top_p: torch.Tensor
+) -> list[int]:
+    """:func:`_pick` for many rows at once (each row's probabilities sorted descending): the same
+    nucleus, the same cumulative sums and the same draw, so the same token as row by row."""
+    keep = (torch.cumsum(probs, 1) - probs) < top_p[:, None]  # a prefix of each row
+    cdf = torch.cumsum(torch.where(keep, probs, torch.zeros((), dtype=probs.dtype)), 1)
+    n = keep.sum(dim=1)
+    total = cdf.gather(1, (n - 1).clamp_min(0)[:, None])[:, 0]
+    target = torch.tensor(us, dtype=torch.float64) * total.double()
+    k = torch.searchsorted(cdf, target.to(cdf.dtype)[:, None])[:, 0]
+    k = torch.minimum(k, n - 1)
+    return tokens.gather(1, k[:, None])[:, 0].tolist()
+
+
 def _sample_rows(logits: torch.Tensor, params: Sequence[DecodeParams], seen: torch.Tensor, gens) -> list[int]:
     """One token per row. The heavy work (penalty, top-k candidates, normalisers) is batched;
     each row then draws with one uniform number from its own generator, so a row's token does
@@ -361,10 +376,28 @@ def _sample_rows(logits: torch.Tensor, params: Sequence[DecodeParams], seen: tor
     vals, idx = torch.topk(scaled, k, dim=-1)  # sorted descending
     log_z = torch.logsumexp(scaled, dim=-1, keepdim=True)
     cand = torch.exp(vals - log_z)  # candidates' share of the full distribution
+    us = [
+        float(torch.rand((), generator=g)) if p.temperature != 0 else 0.0
+        for p, g in zip(params, gens, strict=True)
+    ]
+    # The common case, all such rows at once: nucleus sampling whose nucleus lies in the candidates.
+    top_p = torch.tensor([p.top_p for p in params])
+    common = [i for i, p in enumerate(params) if p.temperature != 0 and p.top_k == 0 and p.top_p < 1.0]
+    if common:
+        sel = torch.tensor(common)
+        fits = cand[sel].sum(dim=1).double() >= torch.tensor(
+            [params[i].top_p for i in common], dtype=torch.float64
+        )
+        common = [i for i, ok in zip(common, fits.tolist(), strict=True) if ok]
+    if common:
+        for i, tok in zip(common, _pick_rows(cand[common], idx[common], [us[i] for i in common],
+                                             top_p[common]), strict=True):  # fmt: skip
+            out[i] = tok
+    done = set(common)
     for i, p in enumerate(params):
-        if p.temperature == 0:
+        if p.temperature == 0 or i in done:
             continue
-        u = float(torch.rand((), generator=gens[i]))
+        u = us[i]
         if p.top_k > 0:  # the distribution is the top-k set, renormalised
             probs = torch.softmax(vals[i, : p.top_k], dim=0)
             out[i] = _pick(probs, idx[i, : p.top_k], u, p.top_p)
