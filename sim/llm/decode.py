@@ -380,32 +380,28 @@ def _sample_rows(logits: torch.Tensor, params: Sequence[DecodeParams], seen: tor
         float(torch.rand((), generator=g)) if p.temperature != 0 else 0.0
         for p, g in zip(params, gens, strict=True)
     ]
-    # The common case, all such rows at once: nucleus sampling whose nucleus lies in the candidates.
-    top_p = torch.tensor([p.top_p for p in params])
-    common = [i for i, p in enumerate(params) if p.temperature != 0 and p.top_k == 0 and p.top_p < 1.0]
-    if common:
-        sel = torch.tensor(common)
-        fits = cand[sel].sum(dim=1).double() >= torch.tensor(
-            [params[i].top_p for i in common], dtype=torch.float64
-        )
-        common = [i for i, ok in zip(common, fits.tolist(), strict=True) if ok]
-    if common:
-        for i, tok in zip(common, _pick_rows(cand[common], idx[common], [us[i] for i in common],
-                                             top_p[common]), strict=True):  # fmt: skip
+    # Rows whose nucleus lies in the candidates (most speech), all at once: the same draw as
+    # :func:`_pick` row by row (its test made in float64, as a Python float comparison made it).
+    nucleus = [i for i, p in enumerate(params) if p.temperature != 0 and p.top_k == 0 and p.top_p < 1.0]
+    if nucleus:
+        top_p = torch.tensor([params[i].top_p for i in nucleus], dtype=torch.float64)
+        fits = (cand[nucleus].sum(dim=1).double() >= top_p).tolist()
+        nucleus = [i for i, ok in zip(nucleus, fits, strict=True) if ok]
+    if nucleus:
+        top_p = torch.tensor([params[i].top_p for i in nucleus])
+        for i, tok in zip(nucleus, _pick_rows(cand[nucleus], idx[nucleus], [us[i] for i in nucleus], top_p),
+                          strict=True):  # fmt: skip
             out[i] = tok
-    done = set(common)
+    done = set(nucleus)
     for i, p in enumerate(params):
         if p.temperature == 0 or i in done:
             continue
-        u = us[i]
         if p.top_k > 0:  # the distribution is the top-k set, renormalised
             probs = torch.softmax(vals[i, : p.top_k], dim=0)
-            out[i] = _pick(probs, idx[i, : p.top_k], u, p.top_p)
-        elif p.top_p < 1.0 and float(cand[i].sum()) >= p.top_p:  # the nucleus lies in the candidates
-            out[i] = _pick(cand[i], idx[i], u, p.top_p)
+            out[i] = _pick(probs, idx[i, : p.top_k], us[i], p.top_p)
         else:  # the whole vocabulary (plain temperature sampling, or a very flat distribution)
             probs, order = torch.sort(torch.softmax(scaled[i], dim=0), descending=True)
-            out[i] = _pick(probs, order, u, p.top_p)
+            out[i] = _pick(probs, order, us[i], p.top_p)
     return out
 
 
